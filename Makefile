@@ -1,0 +1,48 @@
+# Nested SMMUv3 with working MSIs: a patch series for QEMU 10.2.2.
+# 'make help' lists the targets; docs/workflow.md explains them.
+
+SHELL := /bin/bash
+PYTHON := /usr/bin/python3
+
+.PHONY: all build deps base tree export check-series guest check demo help
+
+all: build
+
+help:
+	@echo "make deps          install the Debian packages the project needs"
+	@echo "make base          fetch and verify the pinned QEMU 10.2.2 (+ds) source"
+	@echo "make tree          create build/src: base (tag 'base') + patches/"
+	@echo "make               build build/obj/qemu-system-aarch64 and the qtests"
+	@echo "make guest         download and unpack the pinned arm64 guest packages"
+	@echo "make check         build what is missing, run every test"
+	@echo "make demo          set everything up and run the main job"
+	@echo "make export        rewrite patches/ from build/src (base..HEAD)"
+	@echo "make check-series  fail if patches/ and build/src differ"
+
+deps:
+	@scripts/deps.sh
+
+base:
+	@scripts/fetch-base.sh
+
+tree:
+	@scripts/tree.sh
+
+build:
+	@scripts/build.sh
+
+export:
+	@scripts/export.sh
+
+check-series:
+	@scripts/check-series.sh
+
+guest:
+	@scripts/guest-artifacts.sh
+
+check: build guest
+	@$(PYTHON) scripts/check.py
+
+demo: deps
+	@$(MAKE) --no-print-directory build guest
+	@$(PYTHON) scripts/demo.py

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make / make build: configure (once) and build qemu-system-aarch64 and the
+# qtests the project runs, in build/obj, from build/src, with ccache.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+# The qtests make check runs; later patches add their own here.
+QTESTS=${QTESTS:-"bios-tables-test qos-test"}
+
+[ -d "$SRC/.git" ] || "$TOP/scripts/tree.sh"
+
+# ccache: key on paths relative to the project so that another clone (CI)
+# of the project on this machine hits the same cache.
+export CCACHE_BASEDIR=$TOP
+export CCACHE_NOHASHDIR=1
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+command -v ccache >/dev/null || die "ccache missing: run 'make deps'"
+command -v meson >/dev/null || die "meson missing: run 'make deps'"
+
+# A devices file that keeps the virt board only: every board the default
+# configuration lists as "# CONFIG_<BOARD>=n" is turned off, the rest
+# (PCI devices, VFIO, IOMMUFD, virtio-iommu, SMMUv3) keeps its defaults.
+# It lives in build/, outside the QEMU tree; configure takes it relative to
+# configs/devices/aarch64-softmmu/.
+DEVICES=$BUILD/devices/virt-only.mak
+mkdir -p "${DEVICES%/*}"
+{
+    echo "# Written by scripts/build.sh: the virt board and no other."
+    sed -n 's/^# *\(CONFIG_[A-Z0-9_]*\)=n$/\1=n/p' \
+        "$SRC/configs/devices/arm-softmmu/default.mak" \
+        "$SRC/configs/devices/aarch64-softmmu/default.mak" |
+        grep -v -E '^CONFIG_(ARM_VIRT|PCI_DEVICES|I2C_DEVICES|TEST_DEVICES)=' |
+        sort -u
+} > "$DEVICES.new"
+cmp -s "$DEVICES.new" "$DEVICES" && rm "$DEVICES.new" || mv "$DEVICES.new" "$DEVICES"
+
+CONFIGURE_ARGS=(
+    --python=/usr/bin/python3
+    --target-list=aarch64-softmmu
+    --with-devices-aarch64=../../../../devices/virt-only
+    --disable-download
+    --without-default-features
+    --disable-docs
+    --disable-install-blobs
+    --enable-kvm
+    --enable-tcg
+    --enable-fdt=system
+    --cc="ccache cc"
+)
+
+"$TOP/scripts/firmware.sh"
+
+stamp=$OBJ/.configure-args
+want=$(printf '%s\n' "${CONFIGURE_ARGS[@]}")
+if [ ! -f "$OBJ/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    note "configuring in $OBJ"
+    rm -rf "$OBJ"
+    mkdir -p "$OBJ"
+    (cd "$OBJ" && "$SRC/configure" "${CONFIGURE_ARGS[@]}" >configure.log 2>&1) || {
+        tail -n 30 "$OBJ/configure.log" >&2
+        die "configure failed; full log: $OBJ/configure.log"
+    }
+    echo "$want" > "$stamp"
+fi
+
+"$TOP/scripts/firmware.sh"
+
+targets=(qemu-system-aarch64 pc-bios/edk2-aarch64-code.fd pc-bios/edk2-arm-vars.fd)
+for t in $QTESTS; do
+    targets+=("tests/qtest/$t")
+done
+note "building ${targets[*]}"
+ninja -C "$OBJ" -j"$(nproc)" "${targets[@]}"

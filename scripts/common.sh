@@ -1,0 +1,44 @@
+# Shared settings for the project's scripts.  Source it; do not run it.
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+SRC=$BUILD/src
+OBJ=$BUILD/obj
+APTDIR=$BUILD/apt
+BASEDIR=$BUILD/base
+GUESTDIR=$BUILD/guest
+
+# The pinned base: Debian source package qemu 1:10.2.2+ds-1.
+QEMU_SRC_PKG=qemu
+QEMU_SRC_VERSION=1:10.2.2+ds-1
+QEMU_ORIG=qemu_10.2.2+ds.orig.tar.xz
+QEMU_ORIG_SHA256=be05230fe47a6937cd29f28f562932c8125f9c93c2a82c625198f7a4aa601dfb
+QEMU_DEBIAN=qemu_10.2.2+ds-1.debian.tar.xz
+QEMU_DEBIAN_SHA256=ddf75aceab4f8f77374f3cb34fc97b41514895aeb293ce8b2ddd5e072bb0f5c0
+QEMU_TOPDIR=qemu-10.2.2
+
+die() {
+    printf '%s: error: %s\n' "${0##*/}" "$*" >&2
+    exit 1
+}
+
+note() {
+    printf '%s: %s\n' "${0##*/}" "$*" >&2
+}
+
+# Run a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root for: $* (install sudo or run as root)"
+    fi
+}
+
+sha256_ok() {
+    # sha256_ok FILE SUM
+    [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}

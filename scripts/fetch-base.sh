@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Fetch the pinned base (Debian source package qemu 1:10.2.2+ds-1) into
+# build/base, verified by sha256.  Looks in $QEMU_BASE_CACHE first, then
+# downloads with apt's source download through the private apt config.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/apt-private.sh"
+
+mkdir -p "$BASEDIR"
+
+have_all() {
+    sha256_ok "$BASEDIR/$QEMU_ORIG" "$QEMU_ORIG_SHA256" &&
+        sha256_ok "$BASEDIR/$QEMU_DEBIAN" "$QEMU_DEBIAN_SHA256"
+}
+
+have_all && exit 0
+
+if [ -n "${QEMU_BASE_CACHE:-}" ]; then
+    for f in "$QEMU_ORIG:$QEMU_ORIG_SHA256" "$QEMU_DEBIAN:$QEMU_DEBIAN_SHA256"; do
+        name=${f%%:*} sum=${f#*:}
+        if sha256_ok "$QEMU_BASE_CACHE/$name" "$sum" &&
+           ! sha256_ok "$BASEDIR/$name" "$sum"; then
+            note "taking $name from $QEMU_BASE_CACHE"
+            cp "$QEMU_BASE_CACHE/$name" "$BASEDIR/$name.tmp"
+            mv "$BASEDIR/$name.tmp" "$BASEDIR/$name"
+        fi
+    done
+    have_all && exit 0
+fi
+
+apt_private_update
+note "downloading source package $QEMU_SRC_PKG $QEMU_SRC_VERSION"
+dl=$BASEDIR/download
+rm -rf "$dl"
+mkdir -p "$dl"
+if ! (cd "$dl" && apt_private -qq source --download-only \
+          "$QEMU_SRC_PKG=$QEMU_SRC_VERSION" >"$BASEDIR/download.log" 2>&1); then
+    die "apt-get source $QEMU_SRC_PKG=$QEMU_SRC_VERSION failed" \
+        "(see $BASEDIR/download.log).  If the archive no longer carries" \
+        "this version, put $QEMU_ORIG and $QEMU_DEBIAN in a directory" \
+        "and run with QEMU_BASE_CACHE=DIR."
+fi
+for f in "$QEMU_ORIG:$QEMU_ORIG_SHA256" "$QEMU_DEBIAN:$QEMU_DEBIAN_SHA256"; do
+    name=${f%%:*} sum=${f#*:}
+    sha256_ok "$dl/$name" "$sum" ||
+        die "$name: sha256 is not the pinned $sum; refusing it" \
+            "(downloaded file kept in $dl)"
+    mv "$dl/$name" "$BASEDIR/$name"
+done
+rm -rf "$dl"
+have_all
+note "base verified in $BASEDIR"

@@ -1,0 +1,181 @@
+"""Boot real arm64 Linux guests under the built QEMU and read what they see.
+
+The guest runs a busybox initramfs whose /init (a shell script) prints facts
+as lines starting with '@@'; the host side parses them and asserts.  Every
+boot runs under a timeout: a guest that hangs fails the test, it does not
+hang make check.
+"""
+
+import gzip
+import io
+import os
+import re
+import stat
+import subprocess
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BUILD", os.path.join(TOP, "build"))
+QEMU = os.environ.get("QEMU", os.path.join(BUILD, "obj", "qemu-system-aarch64"))
+GUEST = os.path.join(BUILD, "guest")
+KERNEL_612 = os.path.join(GUEST, "linux-6.12", "vmlinuz")
+BUSYBOX = os.path.join(GUEST, "busybox")
+UEFI = os.environ.get("GUEST_UEFI", "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd")
+
+# Common TCG settings (reference/guest-boot-facts.md): pauth=off halves the
+# boot time; one vCPU is faster than two on this machine.
+BASE_ARGS = ["-cpu", "max,pauth=off", "-m", "1G", "-nographic",
+             "-no-reboot", "-nic", "none"]
+BASE_APPEND = "console=ttyAMA0 panic=-1 quiet"
+
+
+def missing_artifacts():
+    """Names of what a boot needs and this machine lacks (for a skip)."""
+    need = {"QEMU": QEMU, "kernel": KERNEL_612, "busybox": BUSYBOX,
+            "UEFI firmware": UEFI}
+    return [f"{k} ({v})" for k, v in need.items() if not os.path.exists(v)]
+
+
+def _cpio_newc(entries):
+    """A newc cpio archive of (name, mode, data) entries."""
+    out = io.BytesIO()
+    ino = 1
+    for name, mode, data in entries + [("TRAILER!!!", 0, b"")]:
+        nameb = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nameb), 0))
+        out.write(hdr.encode() + nameb)
+        out.write(b"\0" * (-(110 + len(nameb)) % 4))
+        out.write(data)
+        out.write(b"\0" * (-len(data) % 4))
+        ino += 1
+    return out.getvalue()
+
+
+def make_initramfs(path, init_script, extra_files=()):
+    """Write a gzip'd initramfs with busybox and INIT_SCRIPT as /init."""
+    with open(BUSYBOX, "rb") as f:
+        busybox = f.read()
+    d = stat.S_IFDIR | 0o755
+    entries = [("dev", d, b""), ("proc", d, b""), ("sys", d, b""),
+               ("tmp", d, b""), ("bin", d, b""), ("sbin", d, b""),
+               ("bin/busybox", stat.S_IFREG | 0o755, busybox),
+               ("init", stat.S_IFREG | 0o755, init_script.encode())]
+    for name, data in extra_files:
+        entries.append((name, stat.S_IFREG | 0o644, data))
+    with open(path, "wb") as f:
+        f.write(gzip.compress(_cpio_newc(entries), compresslevel=1))
+
+
+class Boot:
+    """The result of one guest boot: console text and parsed '@@' facts."""
+
+    def __init__(self, argv, console, returncode, seconds, timed_out):
+        self.argv = argv
+        self.console = console
+        self.returncode = returncode
+        self.seconds = seconds
+        self.timed_out = timed_out
+        self.facts = []
+        for line in console.splitlines():
+            m = re.search(r"@@(\w+) ?(.*)$", line)
+            if m:
+                self.facts.append((m.group(1), m.group(2).strip()))
+
+    @property
+    def completed(self):
+        return any(k == "END" for k, _ in self.facts)
+
+    def all(self, key):
+        return [v for k, v in self.facts if k == key]
+
+    def tail(self, n=25):
+        return "\n".join(self.console.splitlines()[-n:])
+
+
+def boot(machine, devices, init_script, workdir, acpi=True, timeout=300,
+         extra_append=""):
+    """Boot the 6.12 kernel on -M MACHINE with DEVICES (a list of QEMU
+    arguments) and an initramfs running INIT_SCRIPT; return a Boot."""
+    os.makedirs(workdir, exist_ok=True)
+    initrd = os.path.join(workdir, "initrd.gz")
+    make_initramfs(initrd, init_script)
+    append = BASE_APPEND + (" acpi=force" if acpi else "")
+    if extra_append:
+        append += " " + extra_append
+    argv = [QEMU, "-M", machine] + BASE_ARGS
+    if acpi:
+        argv += ["-bios", UEFI]
+    argv += ["-kernel", KERNEL_612, "-initrd", initrd, "-append", append]
+    argv += devices
+    start = time.monotonic()
+    timed_out = False
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout)
+        out, rc = p.stdout, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc, timed_out = e.stdout or b"", None, True
+    seconds = time.monotonic() - start
+    console = out.decode("utf-8", "replace").replace("\r", "")
+    with open(os.path.join(workdir, "console.log"), "w") as f:
+        f.write(" ".join(argv) + "\n\n" + console)
+    return Boot(argv, console, rc, seconds, timed_out)
+
+
+# --- ACPI IORT, as the guest read it from /sys/firmware/acpi/tables/IORT ---
+
+IORT_NODE_TYPES = {0: "ITS group", 1: "named component", 2: "root complex",
+                   3: "SMMUv1/v2", 4: "SMMUv3", 5: "PMCG", 6: "RMR"}
+
+
+def parse_iort(hexstr):
+    """Revision and nodes (type, length, revision, offset, body) of an IORT."""
+    b = bytes.fromhex(hexstr)
+    if len(b) < 48 or b[:4] != b"IORT":
+        raise ValueError("not an IORT table")
+    length = int.from_bytes(b[4:8], "little")
+    rev = b[8]
+    count = int.from_bytes(b[36:40], "little")
+    off = int.from_bytes(b[40:44], "little")
+    nodes = []
+    for _ in range(count):
+        ntype = b[off]
+        nlen = int.from_bytes(b[off + 1:off + 3], "little")
+        nrev = b[off + 3]
+        nodes.append({"type": ntype, "name": IORT_NODE_TYPES.get(ntype, "?"),
+                      "length": nlen, "revision": nrev, "offset": off,
+                      "body": b[off:off + nlen]})
+        off += nlen
+    return {"length": length, "revision": rev, "nodes": nodes}
+
+
+def smmuv3_base(node):
+    """Base address of an IORT SMMUv3 node (offset 16 of the node)."""
+    return int.from_bytes(node["body"][16:24], "little")
+
+
+class Tap:
+    """Minimal TAP producer: one line per check, the plan at the end."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, diag=""):
+        self.n += 1
+        print(f"{'ok' if cond else 'not ok'} {self.n} - {name}", flush=True)
+        if not cond:
+            self.failed += 1
+            for line in str(diag).splitlines():
+                print(f"#   {line}", flush=True)
+        return cond
+
+    def skip(self, name, reason):
+        self.n += 1
+        print(f"ok {self.n} - {name} # SKIP {reason}", flush=True)
+
+    def done(self):
+        print(f"1..{self.n}", flush=True)
+        return 1 if self.failed else 0
