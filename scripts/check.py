@@ -106,7 +106,8 @@ def qtest(name, prefix, timeout, skips=None):
 
 
 def suites():
-    patches = sorted(p for p in os.listdir(os.path.join(TOP, "patches"))
+    pdir = os.path.join(TOP, "patches")
+    patches = sorted(p for p in (os.listdir(pdir) if os.path.isdir(pdir) else [])
                      if re.match(r"0\d{3}-.*\.patch$", p)
                      and p != "0000-cover-letter.patch")
     out = []

@@ -31,6 +31,7 @@ series_export() {
 
 # Patches of a directory in order, without the cover letter.
 series_files() {
+    [ -d "$1" ] || return 0
     find "$1" -maxdepth 1 -name '0[0-9][0-9][0-9]-*.patch' \
          ! -name '0000-cover-letter.patch' | sort
 }

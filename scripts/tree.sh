@@ -7,6 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/series.sh"
 
+# The identity of the series' commits in build/src (override per developer).
 SERIES_NAME=${SERIES_NAME:-"Nested SMMUv3 MSI developers"}
 SERIES_EMAIL=${SERIES_EMAIL:-"nested-smmuv3-msi@lists.invalid"}
 
@@ -70,8 +71,8 @@ tar --no-same-owner -xJf "$BASEDIR/$QEMU_ORIG" -C "$SRC.tmp" --strip-components=
 (
     cd "$SRC.tmp"
     git init -q -b series
-    git config user.name "$(git config --global user.name || echo "$SERIES_NAME")"
-    git config user.email "$(git config --global user.email || echo "$SERIES_EMAIL")"
+    git config user.name "$SERIES_NAME"
+    git config user.email "$SERIES_EMAIL"
     git config core.autocrlf false
     git add -A -f .
     GIT_AUTHOR_NAME="QEMU" GIT_AUTHOR_EMAIL="qemu-devel@nongnu.org" \
