@@ -83,7 +83,7 @@ apt_private_update() {
         return 0
     fi
     note "downloading package indexes into $APTDIR"
-    apt_private -qq update >"$APTDIR/update.log" 2>&1 ||
+    apt_private -qq --error-on=any update >"$APTDIR/update.log" 2>&1 ||
         die "apt-get update with the private configuration failed;" \
             "see $APTDIR/update.log (is the Debian archive reachable?)"
     touch "$APTDIR/updated"

@@ -18,11 +18,13 @@ have_all && exit 0
 if [ -n "${QEMU_BASE_CACHE:-}" ]; then
     for f in "$QEMU_ORIG:$QEMU_ORIG_SHA256" "$QEMU_DEBIAN:$QEMU_DEBIAN_SHA256"; do
         name=${f%%:*} sum=${f#*:}
-        if sha256_ok "$QEMU_BASE_CACHE/$name" "$sum" &&
-           ! sha256_ok "$BASEDIR/$name" "$sum"; then
+        sha256_ok "$BASEDIR/$name" "$sum" && continue
+        if sha256_ok "$QEMU_BASE_CACHE/$name" "$sum"; then
             note "taking $name from $QEMU_BASE_CACHE"
             cp "$QEMU_BASE_CACHE/$name" "$BASEDIR/$name.tmp"
             mv "$BASEDIR/$name.tmp" "$BASEDIR/$name"
+        elif [ -e "$QEMU_BASE_CACHE/$name" ]; then
+            note "ignoring $QEMU_BASE_CACHE/$name: its sha256 is not the pinned $sum"
         fi
     done
     have_all && exit 0
