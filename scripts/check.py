@@ -203,6 +203,12 @@ def run_suite(s, counts):
 
 
 def main():
+    if sys.argv[1:] == ["--list-qtests"]:
+        # the qtest binaries the suites run, for scripts/build.sh
+        for s in suites():
+            if "prepare" in s:
+                print(s["name"])
+        return 0
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}

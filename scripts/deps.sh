@@ -46,32 +46,27 @@ if [ "${#missing[@]}" -gt 0 ]; then
         die "apt-get install ${missing[*]} failed"
 fi
 
-debs=()
+# The trixie packages are installed (or upgraded) only when one is older.
+stale=()
 set -- "${TRIXIE[@]}"
 while [ $# -ge 2 ]; do
     name=${1%%=*} ver=${1#*=}
     shift 2
     have=$(installed_version "$name")
     if [ -z "$have" ] || dpkg --compare-versions "$have" lt "$ver"; then
-        debs+=("$name=$ver")
+        stale+=("$name")
     fi
 done
-if [ "${#debs[@]}" -gt 0 ]; then
+if [ "${#stale[@]}" -gt 0 ]; then
     . "$(dirname "$0")/apt-private.sh"
-    pins=()
-    set -- "${TRIXIE[@]}"
-    while [ $# -ge 2 ]; do
-        pins+=("$1" "$2")
-        shift 2
-    done
-    apt_private_download "$BUILD/debs" "${pins[@]}"
+    apt_private_download "$BUILD/debs" "${TRIXIE[@]}"
     files=()
     set -- "${TRIXIE[@]}"
     while [ $# -ge 2 ]; do
         files+=("$(find_pinned "$BUILD/debs" "${1%%=*}" "$2")")
         shift 2
     done
-    note "installing from trixie: ${debs[*]}"
+    note "installing from trixie: ${files[*]##*/}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends "${files[@]}" >/dev/null ||
         die "installing ${files[*]} failed"
