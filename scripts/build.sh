@@ -13,7 +13,7 @@ QTESTS=${QTESTS:-$(/usr/bin/python3 "$TOP/scripts/check.py" --list-qtests)}
 # of the project on this machine hits the same cache.
 export CCACHE_BASEDIR=$TOP
 export CCACHE_NOHASHDIR=1
-export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-$BUILD}/.cache}/ccache}
 command -v ccache >/dev/null || die "ccache missing: run 'make deps'"
 command -v meson >/dev/null || die "meson missing: run 'make deps'"
 
