@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 PYTHON := /usr/bin/python3
 
-.PHONY: all build deps base tree export check-series guest check demo help
+.PHONY: all build deps base tree export check-series check-bisect guest check demo help
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "make demo          set everything up and run the main job"
 	@echo "make export        rewrite patches/ from build/src (base..HEAD)"
 	@echo "make check-series  fail if patches/ and build/src differ"
+	@echo "make check-bisect  build every prefix of the series (CHECK=1: and test it)"
 
 deps:
 	@scripts/deps.sh
@@ -36,6 +37,9 @@ export:
 
 check-series:
 	@scripts/check-series.sh
+
+check-bisect:
+	@scripts/check-bisect.sh
 
 guest:
 	@scripts/guest-artifacts.sh

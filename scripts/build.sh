@@ -7,7 +7,7 @@ set -euo pipefail
 # The qtests make check runs (its list of suites is the one place to add one).
 QTESTS=${QTESTS:-$(/usr/bin/python3 "$TOP/scripts/check.py" --list-qtests)}
 
-[ -d "$SRC/.git" ] || "$TOP/scripts/tree.sh"
+[ -e "$SRC/.git" ] || "$TOP/scripts/tree.sh"
 
 # ccache: key on paths relative to the project so that another clone (CI)
 # of the project on this machine hits the same cache.

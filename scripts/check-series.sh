@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/series.sh"
 
-[ -d "$SRC/.git" ] || die "$SRC is not a git tree; run 'make tree' first"
+[ -e "$SRC/.git" ] || die "$SRC is not a git tree; run 'make tree' first"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/patches" "$tmp/src"

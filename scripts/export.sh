@@ -4,7 +4,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/series.sh"
 
-[ -d "$SRC/.git" ] || die "$SRC is not a git tree; run 'make tree' first"
+[ -e "$SRC/.git" ] || die "$SRC is not a git tree; run 'make tree' first"
 if [ -n "$(git -C "$SRC" status --porcelain --untracked-files=normal)" ]; then
     note "warning: $SRC has uncommitted changes; they are not exported:"
     git -C "$SRC" status --short | head -n 20 >&2

@@ -22,7 +22,7 @@ done
 command -v bzip2 >/dev/null || die "bzip2 missing: run 'make deps'"
 
 if [ -d "$SRC/pc-bios" ]; then
-    exclude=$SRC/.git/info/exclude
+    exclude=$(git -C "$SRC" rev-parse --path-format=absolute --git-path info/exclude)
     mkdir -p "${exclude%/*}"
     grep -qx '/pc-bios/edk2-\*.fd.bz2' "$exclude" 2>/dev/null ||
         echo '/pc-bios/edk2-*.fd.bz2' >> "$exclude"

@@ -22,11 +22,11 @@ apply_patches() {
     note "applied ${#files[@]} patches"
 }
 
-if [ -e "$SRC" ] && [ ! -d "$SRC/.git" ]; then
+if [ -e "$SRC" ] && [ ! -e "$SRC/.git" ]; then
     die "$SRC exists but is not a git tree; move it away"
 fi
 
-if [ -d "$SRC/.git" ]; then
+if [ -e "$SRC/.git" ]; then
     git -C "$SRC" rev-parse -q --verify refs/tags/base >/dev/null ||
         die "$SRC has no tag 'base'; move it away and run 'make tree'"
     dirty=$(git -C "$SRC" status --porcelain --untracked-files=normal)
