@@ -7,7 +7,14 @@ set -euo pipefail
 # The qtests make check runs (its list of suites is the one place to add one).
 QTESTS=${QTESTS:-$(/usr/bin/python3 "$TOP/scripts/check.py" --list-qtests)}
 
-[ -e "$SRC/.git" ] || "$TOP/scripts/tree.sh"
+if [ -e "$SRC/.git" ]; then
+    [ -n "${NMSI_NO_SERIES_CHECK:-}" ] ||
+    "$TOP/scripts/check-series.sh" >/dev/null 2>&1 ||
+        note "warning: patches/ and build/src differ; building build/src as it is" \
+             "('make check-series' says how)"
+else
+    "$TOP/scripts/tree.sh"
+fi
 
 # ccache: key on paths relative to the project so that another clone (CI)
 # of the project on this machine hits the same cache.

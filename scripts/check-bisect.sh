@@ -20,12 +20,13 @@ for c in "${commits[@]}"; do
     subject=$(git -C "$SRC" log -1 --format=%s "$c")
     note "[$n/${#commits[@]}] $subject"
     git -C "$WT" checkout -q --detach "$c"
-    BUILD=$BUILD/bisect "$TOP/scripts/build.sh" >"$BUILD/bisect/build-$n.log" 2>&1 || {
+    NMSI_BUILD=$BUILD/bisect NMSI_NO_SERIES_CHECK=1 "$TOP/scripts/build.sh" >"$BUILD/bisect/build-$n.log" 2>&1 || {
         tail -n 30 "$BUILD/bisect/build-$n.log" >&2
         die "patch $n ($subject) does not build; log: $BUILD/bisect/build-$n.log"
     }
     if [ "${CHECK:-0}" = 1 ]; then
-        BUILD=$BUILD/bisect /usr/bin/python3 "$TOP/scripts/check.py" ||
+        NMSI_BUILD=$BUILD/bisect NMSI_GUEST_DIR=$GUESTDIR \
+            /usr/bin/python3 "$TOP/scripts/check.py" ||
             die "patch $n ($subject) fails make check"
     fi
 done

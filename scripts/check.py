@@ -17,7 +17,7 @@ import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BUILD", os.path.join(TOP, "build"))
+BUILD = os.environ.get("NMSI_BUILD", os.path.join(TOP, "build"))
 OBJ = os.path.join(BUILD, "obj")
 TMP = os.path.join(BUILD, "tmp")
 
@@ -67,8 +67,7 @@ def known_diff_checks(binary):
 
 
 def qtest_env():
-    return {"QTEST_QEMU_BINARY": "./qemu-system-aarch64",
-            "QTEST_QEMU_IMG": "./qemu-img"}
+    return {"QTEST_QEMU_BINARY": "./qemu-system-aarch64"}
 
 
 def qtest_binary(name):
@@ -139,11 +138,12 @@ def run_suite(s, counts):
     env = dict(os.environ, TMPDIR=TMP, **s["env"])
     log = os.path.join(BUILD, "check-logs", s["name"].replace("/", "_") + ".log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
-    start = time.monotonic()
+    begin = time.monotonic()
     results = []
     plan = None
     try:
         cmd, pre = s["prepare"]() if "prepare" in s else (s["cmd"], [])
+        start = time.monotonic()
         for r in pre:
             results.append(r)
             print(f"{r[0]} {s['name']}: {r[1]}" + (f"  [{r[2]}]" if r[2] else ""),
@@ -184,7 +184,7 @@ def run_suite(s, counts):
         results.append(("FAIL", "start", str(e)))
         print(f"FAIL {s['name']}: cannot start: {e}", flush=True)
         rc = 0
-    elapsed = time.monotonic() - start
+    elapsed = time.monotonic() - start if "start" in locals() else 0
     problems = []
     if elapsed >= s["timeout"]:
         problems.append(f"timed out after {s['timeout']} s")
@@ -199,7 +199,8 @@ def run_suite(s, counts):
         print(f"FAIL {s['name']}: suite {why} (log: {log})", flush=True)
     for tag, *_ in results:
         counts[tag] += 1
-    print(f"--- {s['name']}: {elapsed:.0f} s, log {log}", flush=True)
+    print(f"--- {s['name']}: {time.monotonic() - begin:.0f} s, log {log}",
+          flush=True)
 
 
 def main():

@@ -18,7 +18,7 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPORTED = re.compile(r"^(linux-headers|include/standard-headers)/")
 HEADERS_REMINDER = "are you using scripts/update-linux-headers.sh?"
-SRC = os.path.join(os.environ.get("BUILD", os.path.join(TOP, "build")), "src")
+SRC = os.path.join(os.environ.get("NMSI_BUILD", os.path.join(TOP, "build")), "src")
 
 
 def main():

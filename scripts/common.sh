@@ -2,12 +2,13 @@
 # shellcheck shell=bash
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${BUILD:-$TOP/build}
+# NMSI_BUILD: where everything built or downloaded goes (default build/).
+BUILD=${NMSI_BUILD:-$TOP/build}
 SRC=$BUILD/src
 OBJ=$BUILD/obj
 APTDIR=$BUILD/apt
 BASEDIR=$BUILD/base
-GUESTDIR=$BUILD/guest
+GUESTDIR=${NMSI_GUEST_DIR:-$BUILD/guest}
 
 # The pinned base: Debian source package qemu 1:10.2.2+ds-1.
 QEMU_SRC_PKG=qemu
@@ -27,12 +28,14 @@ note() {
     printf '%s: %s\n' "${0##*/}" "$*" >&2
 }
 
-# Run a command as root: directly when we are root, else through sudo.
+# Run a command as root: directly when we are root, else through sudo
+# (never prompting: CI has no terminal).  dpkg needs sbin on PATH.
 as_root() {
     if [ "$(id -u)" = 0 ]; then
-        "$@"
+        env PATH="/usr/sbin:/sbin:$PATH" "$@"
     elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
+        sudo -n env PATH="/usr/sbin:/sbin:$PATH" "$@" ||
+            die "'sudo -n $1 ...' failed: run as root, or allow sudo without a password"
     else
         die "need root for: $* (install sudo or run as root)"
     fi

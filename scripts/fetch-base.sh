@@ -35,8 +35,11 @@ note "downloading source package $QEMU_SRC_PKG $QEMU_SRC_VERSION"
 dl=$BASEDIR/download
 rm -rf "$dl"
 mkdir -p "$dl"
-if ! (cd "$dl" && apt_private -qq source --download-only \
-          "$QEMU_SRC_PKG=$QEMU_SRC_VERSION" >"$BASEDIR/download.log" 2>&1); then
+download() {
+    (cd "$dl" && apt_private -qq source --download-only \
+         "$QEMU_SRC_PKG=$QEMU_SRC_VERSION" >"$BASEDIR/download.log" 2>&1)
+}
+if ! download && ! { apt_private_update force && download; }; then
     die "apt-get source $QEMU_SRC_PKG=$QEMU_SRC_VERSION failed" \
         "(see $BASEDIR/download.log).  If the archive no longer carries" \
         "this version, put $QEMU_ORIG and $QEMU_DEBIAN in a directory" \

@@ -29,32 +29,46 @@ fi
 if [ -e "$SRC/.git" ]; then
     git -C "$SRC" rev-parse -q --verify refs/tags/base >/dev/null ||
         die "$SRC has no tag 'base'; move it away and run 'make tree'"
+    for op in rebase-merge rebase-apply MERGE_HEAD CHERRY_PICK_HEAD; do
+        [ ! -e "$(git -C "$SRC" rev-parse --git-path "$op")" ] ||
+            die "$SRC has a git operation in progress ($op); finish or abort it first"
+    done
     dirty=$(git -C "$SRC" status --porcelain --untracked-files=normal)
     [ -z "$dirty" ] ||
         die "$SRC has uncommitted changes; commit them (and 'make export')" \
             "or stash them first:"$'\n'"$dirty"
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    series_export "$tmp"
+    mapfile -t ours < <(series_files "$TOP/patches")
+    # Every commit reachable from HEAD or from the branch 'series' must be
+    # held by patches/ (a detached HEAD may leave work on the branch).
     held=yes
-    for f in $(series_files "$tmp"); do
-        found=no
-        for p in $(series_files "$TOP/patches"); do
-            if cmp -s <(series_normalize "$f") <(series_normalize "$p"); then
-                found=yes
-                break
+    for head in HEAD refs/heads/series; do
+        git -C "$SRC" rev-parse -q --verify "$head" >/dev/null || continue
+        rm -rf "$tmp/$head"
+        SERIES_HEAD=$head series_export "$tmp/$head"
+        mapfile -t theirs < <(series_files "$tmp/$head")
+        for f in "${theirs[@]}"; do
+            found=no
+            for p in "${ours[@]}"; do
+                if cmp -s <(series_normalize "$f") <(series_normalize "$p"); then
+                    found=yes
+                    break
+                fi
+            done
+            if [ "$found" = no ]; then
+                held=no
+                note "not in patches/ ($head): $(sed -n 's/^Subject: //p' "$f" | head -n1)"
             fi
         done
-        if [ "$found" = no ]; then
-            held=no
-            note "not in patches/: $(sed -n 's/^Subject: //p' "$f" | head -n1)"
-        fi
     done
     [ "$held" = yes ] ||
         die "$SRC holds commits that patches/ lacks; run 'make export'" \
             "(or move build/src away) before 'make tree'"
-    if diff -q <(for f in $(series_files "$tmp"); do cat "$f"; done) \
-               <(for f in $(series_files "$TOP/patches"); do cat "$f"; done) >/dev/null; then
+    mapfile -t theirs < <(series_files "$tmp/HEAD")
+    if [ "${#theirs[@]}" = "${#ours[@]}" ] &&
+       cat "${theirs[@]}" </dev/null | cmp -s - <(cat "${ours[@]}" </dev/null) &&
+       [ "$(git -C "$SRC" rev-parse HEAD)" = "$(git -C "$SRC" rev-parse -q --verify refs/heads/series)" ]; then
         note "$SRC already holds patches/"
         exit 0
     fi
@@ -66,6 +80,8 @@ fi
 
 "$TOP/scripts/fetch-base.sh"
 note "extracting $QEMU_ORIG into $SRC"
+rm -rf "$SRC.tmp"
+trap 'rm -rf "$SRC.tmp"' EXIT
 mkdir -p "$SRC.tmp"
 tar --no-same-owner -xJf "$BASEDIR/$QEMU_ORIG" -C "$SRC.tmp" --strip-components=1
 (

@@ -15,12 +15,12 @@ import subprocess
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("BUILD", os.path.join(TOP, "build"))
-QEMU = os.environ.get("QEMU", os.path.join(BUILD, "obj", "qemu-system-aarch64"))
-GUEST = os.path.join(BUILD, "guest")
+BUILD = os.environ.get("NMSI_BUILD", os.path.join(TOP, "build"))
+QEMU = os.environ.get("NMSI_QEMU", os.path.join(BUILD, "obj", "qemu-system-aarch64"))
+GUEST = os.environ.get("NMSI_GUEST_DIR", os.path.join(BUILD, "guest"))
 KERNEL_612 = os.path.join(GUEST, "linux-6.12", "vmlinuz")
 BUSYBOX = os.path.join(GUEST, "busybox")
-UEFI = os.environ.get("GUEST_UEFI", "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd")
+UEFI = os.environ.get("NMSI_GUEST_UEFI", "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd")
 
 # Common TCG settings (reference/guest-boot-facts.md): pauth=off halves the
 # boot time; one vCPU is faster than two on this machine.
