@@ -4,9 +4,11 @@
 # shellcheck shell=bash
 
 # Suites the project reads from.  The base source package lives in sid;
-# meson, pycotap and the guest kernel come from trixie; busybox from bookworm.
+# meson, pycotap and the 6.12 guest kernel come from trixie, busybox from
+# bookworm; the 7.2 guest kernel from sid (arm64 only).
 APT_SRC_SUITES=${APT_SRC_SUITES:-"sid"}
 APT_BIN_SUITES=${APT_BIN_SUITES:-"trixie bookworm"}
+APT_ARM64_SUITES=${APT_ARM64_SUITES:-"sid"}
 
 # The Debian archive URI, read from the machine's apt configuration (the
 # source entry whose Release file says Label: Debian), or DEBIAN_ARCHIVE.
@@ -58,6 +60,9 @@ apt_private_setup() {
         done
         for s in $APT_BIN_SUITES; do
             echo "deb [arch=amd64,arm64 signed-by=$keyring] $uri $s main"
+        done
+        for s in $APT_ARM64_SUITES; do
+            echo "deb [arch=arm64 signed-by=$keyring] $uri $s main"
         done
     } > "$APTDIR/sources.list.new"
     if ! cmp -s "$APTDIR/sources.list.new" "$APTDIR/sources.list"; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Download the pinned guest packages (tests/guest/artifacts.list) and unpack
 # what the real-guest tests use into build/guest:
-#   build/guest/linux-6.12/vmlinuz   the kernel (an EFI-stub Image)
+#   build/guest/linux-6.12/vmlinuz   Debian's 6.12 kernel (trixie)
 #   build/guest/linux-6.12/config    its configuration
+#   build/guest/linux-7.2/vmlinuz    Debian's 7.2 kernel (sid)
 #   build/guest/busybox              a static arm64 busybox
 # The .debs are cached in $GUEST_CACHE (default build/guest/debs), so a second
 # run downloads nothing.
@@ -42,6 +43,11 @@ while [ $# -ge 2 ]; do
         mkdir -p "$GUESTDIR/linux-6.12"
         ln -sf "$(ls "$GUESTDIR"/pkg/linux-6.12/boot/vmlinuz-*)" "$GUESTDIR/linux-6.12/vmlinuz"
         ln -sf "$(ls "$GUESTDIR"/pkg/linux-6.12/boot/config-*)" "$GUESTDIR/linux-6.12/config"
+        ;;
+    linux-binary-7.2.*)
+        unpack "$name" "$sum" "$GUESTDIR/pkg/linux-7.2"
+        mkdir -p "$GUESTDIR/linux-7.2"
+        ln -sf "$(ls "$GUESTDIR"/pkg/linux-7.2/usr/lib/modules/*/vmlinuz)" "$GUESTDIR/linux-7.2/vmlinuz"
         ;;
     busybox-static:*)
         unpack "$name" "$sum" "$GUESTDIR/pkg/busybox"

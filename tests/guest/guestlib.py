@@ -18,7 +18,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("NMSI_BUILD", os.path.join(TOP, "build"))
 QEMU = os.environ.get("NMSI_QEMU", os.path.join(BUILD, "obj", "qemu-system-aarch64"))
 GUEST = os.environ.get("NMSI_GUEST_DIR", os.path.join(BUILD, "guest"))
-KERNEL_612 = os.path.join(GUEST, "linux-6.12", "vmlinuz")
+# Debian's arm64 kernels the tests boot, by version (scripts/guest-artifacts.sh)
+KERNELS = {v: os.path.join(GUEST, f"linux-{v}", "vmlinuz") for v in ("6.12", "7.2")}
 BUSYBOX = os.path.join(GUEST, "busybox")
 UEFI = os.environ.get("NMSI_GUEST_UEFI", "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd")
 
@@ -29,10 +30,10 @@ BASE_ARGS = ["-cpu", "max,pauth=off", "-m", "1G", "-nographic",
 BASE_APPEND = "console=ttyAMA0 panic=-1 quiet"
 
 
-def missing_artifacts():
+def missing_artifacts(kernel="6.12"):
     """Names of what a boot needs and this machine lacks (for a skip)."""
-    need = {"QEMU": QEMU, "kernel": KERNEL_612, "busybox": BUSYBOX,
-            "UEFI firmware": UEFI}
+    need = {"QEMU": QEMU, f"kernel {kernel}": KERNELS[kernel],
+            "busybox": BUSYBOX, "UEFI firmware": UEFI}
     return [f"{k} ({v})" for k, v in need.items() if not os.path.exists(v)]
 
 
@@ -94,8 +95,8 @@ class Boot:
 
 
 def boot(machine, devices, init_script, workdir, acpi=True, timeout=300,
-         extra_append=""):
-    """Boot the 6.12 kernel on -M MACHINE with DEVICES (a list of QEMU
+         extra_append="", kernel="6.12"):
+    """Boot Debian's KERNEL on -M MACHINE with DEVICES (a list of QEMU
     arguments) and an initramfs running INIT_SCRIPT; return a Boot."""
     os.makedirs(workdir, exist_ok=True)
     initrd = os.path.join(workdir, "initrd.gz")
@@ -106,7 +107,7 @@ def boot(machine, devices, init_script, workdir, acpi=True, timeout=300,
     argv = [QEMU, "-M", machine] + BASE_ARGS
     if acpi:
         argv += ["-bios", UEFI]
-    argv += ["-kernel", KERNEL_612, "-initrd", initrd, "-append", append]
+    argv += ["-kernel", KERNELS[kernel], "-initrd", initrd, "-append", append]
     argv += devices
     start = time.monotonic()
     timed_out = False

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Real guest on the emulated SMMUv3 (-M virt,iommu=smmuv3), ACPI boot.
 
-Boots Debian's arm64 Linux 6.12 through UEFI with a virtio-blk-pci device
+Boots Debian's arm64 Linux 6.12 and 7.2 through UEFI with a virtio-blk-pci device
 behind the SMMU and checks from inside the guest that the SMMUv3 probed, that
 the device sits in an IOMMU group, its reserved regions, and the IORT the
 guest read.  TAP output.
@@ -18,35 +18,37 @@ SMMU_BASE = 0x09050000          # VIRT_SMMU in hw/arm/virt.c's memory map
 SW_MSI = ("0x0000000008000000", "0x00000000080fffff", "msi")
 
 
-def main():
-    tap = g.Tap()
-    names = ["guest boots and reports", "SMMUv3 probed",
-             "device is in an IOMMU group", "group reserved regions",
-             "IORT describes ITS, SMMUv3 and root complex"]
-    missing = g.missing_artifacts()
+NAMES = ["guest boots and reports", "SMMUv3 probed",
+         "device is in an IOMMU group", "group reserved regions",
+         "IORT describes ITS, SMMUv3 and root complex"]
+
+
+def run(tap, kernel, init):
+    names = [f"linux {kernel}: {n}" for n in NAMES]
+    missing = g.missing_artifacts(kernel)
     if missing:
         for n in names:
             tap.skip(n, "missing " + ", ".join(missing) +
                      " (run 'make guest' and 'make build')")
-        return tap.done()
-
-    with open(os.path.join(os.path.dirname(__file__), "init-facts.sh")) as f:
-        init = f.read()
-    work = os.path.join(g.BUILD, "tests", "emulated-smmuv3")
+        return
+    work = os.path.join(g.BUILD, "tests", f"emulated-smmuv3-{kernel}")
     b = g.boot("virt,iommu=smmuv3",
                ["-blockdev", "null-co,node-name=n0,read-zeroes=on,size=67108864",
                 "-device", "virtio-blk-pci,drive=n0,romfile=,disable-legacy=on,addr=0x2"],
-               init, work)
-    print(f"# boot took {b.seconds:.1f} s; console log in {work}/console.log")
+               init, work, kernel=kernel)
+    print(f"# linux {kernel}: boot took {b.seconds:.1f} s; console log in "
+          f"{work}/console.log")
     if not tap.ok(b.completed, names[0],
                   f"timed out: {b.timed_out}, exit: {b.returncode}\n{b.tail()}"):
         for n in names[1:]:
             tap.ok(False, n, "no guest report")
-        return tap.done()
+        return
 
     iommus = b.all("IOMMU")
     want = f"smmu3.0x{SMMU_BASE:016x}"
-    probed = [line for line in b.all("DMESG") if "arm-smmu-v3" in line and "ias" in line]
+    # "ias 44-bit, oas 44-bit (features ...)" (6.12), "oas 44-bit (features ...)" (7.2)
+    probed = [line for line in b.all("DMESG")
+              if "arm-smmu-v3" in line and "(features 0x" in line]
     tap.ok(want in iommus and probed, names[1],
            f"/sys/class/iommu: {iommus}\ndmesg: {b.all('DMESG')}")
 
@@ -70,6 +72,14 @@ def main():
     except (IndexError, ValueError) as e:
         good, diag = False, f"no usable IORT from the guest: {e}"
     tap.ok(good, names[4], diag)
+
+
+def main():
+    tap = g.Tap()
+    with open(os.path.join(os.path.dirname(__file__), "init-facts.sh")) as f:
+        init = f.read()
+    for kernel in g.KERNELS:
+        run(tap, kernel, init)
     return tap.done()
 
 
