@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 # The qtests make check runs (its list of suites is the one place to add one).
-QTESTS=${QTESTS:-$(/usr/bin/python3 "$TOP/scripts/check.py" --list-qtests)}
+TEST_TARGETS=${TEST_TARGETS:-$(/usr/bin/python3 "$TOP/scripts/check.py" --list-targets)}
 
 if [ -e "$SRC/.git" ]; then
     [ -n "${NMSI_NO_SERIES_CHECK:-}" ] ||
@@ -73,8 +73,8 @@ fi
 "$TOP/scripts/firmware.sh"
 
 targets=(qemu-system-aarch64 pc-bios/edk2-aarch64-code.fd pc-bios/edk2-arm-vars.fd)
-for t in $QTESTS; do
-    targets+=("tests/qtest/$t")
+for t in $TEST_TARGETS; do
+    targets+=("$t")
 done
 note "building ${targets[*]}"
 ninja -C "$OBJ" -j"$(nproc)" "${targets[@]}"

@@ -101,7 +101,10 @@ def qtest(name, prefix, timeout, skips=None):
                 cmd += ["-p", c]
         return cmd, pre + known_diff_checks(binary)
     return {"name": name, "prepare": prepare, "cwd": OBJ, "env": qtest_env(),
-            "timeout": timeout}
+            "timeout": timeout, "targets": [f"tests/qtest/{name}"]}
+
+
+HOSTMODEL_LIB = "tests/hostmodel/libqemu-hostmodel.so"
 
 
 def suites():
@@ -117,6 +120,15 @@ def suites():
     out.append(qtest("bios-tables-test", "/aarch64/acpi", 900, KNOWN_SKIPS))
     out.append(qtest("qos-test", "/aarch64/virt/generic-pcihost/"
                      "pci-bus-generic/pci-bus/virtio-iommu-pci", 300))
+    # the host model's own tests, then QEMU's vfio-pci against it
+    out.append({"name": "hostmodel",
+                "cmd": [os.path.join(OBJ, "tests", "hostmodel", "test-hostmodel"),
+                        "--tap", "-k"],
+                "cwd": OBJ, "env": {}, "timeout": 300,
+                "targets": [HOSTMODEL_LIB, "tests/hostmodel/test-hostmodel"]})
+    vfio = qtest("vfio-hostmodel-test", "/aarch64/vfio-hostmodel", 300)
+    vfio["targets"].append(HOSTMODEL_LIB)
+    out.append(vfio)
     for t in sorted(os.listdir(os.path.join(TOP, "tests", "guest"))):
         if t.startswith("test-") and t.endswith(".py"):
             out.append({"name": "guest/" + t[5:-3],
@@ -204,11 +216,10 @@ def run_suite(s, counts):
 
 
 def main():
-    if sys.argv[1:] == ["--list-qtests"]:
-        # the qtest binaries the suites run, for scripts/build.sh
-        for s in suites():
-            if "prepare" in s:
-                print(s["name"])
+    if sys.argv[1:] == ["--list-targets"]:
+        # the ninja targets the suites need, for scripts/build.sh
+        for t in sorted({t for s in suites() for t in s.get("targets", [])}):
+            print(t)
         return 0
     shutil.rmtree(TMP, ignore_errors=True)
     os.makedirs(TMP)
