@@ -134,7 +134,8 @@ def suites():
             out.append({"name": "guest/" + t[5:-3],
                         "cmd": [sys.executable,
                                 os.path.join(TOP, "tests", "guest", t)],
-                        "cwd": TOP, "env": {}, "timeout": 1200})
+                        "cwd": TOP, "env": {}, "timeout": 1200,
+                        "targets": [HOSTMODEL_LIB]})
     only = os.environ.get("CHECK_ONLY")
     if only:
         out = [s for s in out if re.search(only, s["name"])]

@@ -95,12 +95,16 @@ class Boot:
 
 
 def boot(machine, devices, init_script, workdir, acpi=True, timeout=300,
-         extra_append="", kernel="6.12"):
+         extra_append="", kernel="6.12", env=None, extra_files=()):
     """Boot Debian's KERNEL on -M MACHINE with DEVICES (a list of QEMU
-    arguments) and an initramfs running INIT_SCRIPT; return a Boot."""
+    arguments) and an initramfs running INIT_SCRIPT; return a Boot.
+
+    ENV (a dict) is added to the QEMU process's environment; EXTRA_FILES
+    ((name, data) pairs) go into the initramfs next to /init.
+    """
     os.makedirs(workdir, exist_ok=True)
     initrd = os.path.join(workdir, "initrd.gz")
-    make_initramfs(initrd, init_script)
+    make_initramfs(initrd, init_script, extra_files)
     append = BASE_APPEND + (" acpi=force" if acpi else "")
     if extra_append:
         append += " " + extra_append
@@ -111,17 +115,19 @@ def boot(machine, devices, init_script, workdir, acpi=True, timeout=300,
     argv += devices
     start = time.monotonic()
     timed_out = False
+    proc_env = dict(os.environ, **env) if env else None
     try:
         p = subprocess.run(argv, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout)
+                           timeout=timeout, env=proc_env)
         out, rc = p.stdout, p.returncode
     except subprocess.TimeoutExpired as e:
         out, rc, timed_out = e.stdout or b"", None, True
     seconds = time.monotonic() - start
     console = out.decode("utf-8", "replace").replace("\r", "")
     with open(os.path.join(workdir, "console.log"), "w") as f:
-        f.write(" ".join(argv) + "\n\n" + console)
+        prefix = "".join(f"{k}={v} " for k, v in (env or {}).items())
+        f.write(prefix + " ".join(argv) + "\n\n" + console)
     return Boot(argv, console, rc, seconds, timed_out)
 
 
