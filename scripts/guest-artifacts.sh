@@ -4,6 +4,7 @@
 #   build/guest/linux-6.12/vmlinuz   Debian's 6.12 kernel (trixie)
 #   build/guest/linux-6.12/config    its configuration
 #   build/guest/linux-7.2/vmlinuz    Debian's 7.2 kernel (sid)
+#   build/guest/pkg/linux-7.2-modules  its modules package, unpacked
 #   build/guest/busybox              a static arm64 busybox
 # The .debs are cached in $GUEST_CACHE (default build/guest/debs), so a second
 # run downloads nothing.
@@ -48,6 +49,10 @@ while [ $# -ge 2 ]; do
         unpack "$name" "$sum" "$GUESTDIR/pkg/linux-7.2"
         mkdir -p "$GUESTDIR/linux-7.2"
         ln -sf "$(ls "$GUESTDIR"/pkg/linux-7.2/usr/lib/modules/*/vmlinuz)" "$GUESTDIR/linux-7.2/vmlinuz"
+        ;;
+    linux-modules-7.2.*)
+        # virtio-rng and friends are modules in Debian's kernels
+        unpack "$name" "$sum" "$GUESTDIR/pkg/linux-7.2-modules"
         ;;
     busybox-static:*)
         unpack "$name" "$sum" "$GUESTDIR/pkg/busybox"

@@ -11,8 +11,7 @@ the requests by DMA without faults and that its MSI-X interrupts reached the
 ITS through the software MSI window.  TAP output.
 
 Debian ships virtio-rng as a module; the test takes it from the unpacked
-linux-image package into the initramfs.  The pinned 7.2 package has no
-modules, so the 7.2 cases are skipped.
+linux-image (6.12) or linux-modules (7.2) package into the initramfs.
 """
 
 import json
@@ -45,11 +44,11 @@ MODULES = {
     "6.12": os.path.join(g.GUEST, "pkg", "linux-6.12", "usr", "lib", "modules",
                          "6.12.107+deb13-arm64", "kernel", "drivers", "char",
                          "hw_random", "virtio-rng.ko.xz"),
+    "7.2": os.path.join(g.GUEST, "pkg", "linux-7.2-modules", "usr", "lib",
+                        "modules", "7.2.13+deb14-arm64", "kernel", "drivers",
+                        "char", "hw_random", "virtio-rng.ko.xz"),
 }
-NO_MODULES = {
-    "7.2": "Debian's 7.2 modules package is not pinned in "
-           "tests/guest/artifacts.list yet (virtio-rng is a module)",
-}
+NO_MODULES = {}
 
 NAMES = ["guest boots and reports",
          "virtio-rng device is seen and virtio_rng binds",
