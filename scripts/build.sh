@@ -73,6 +73,9 @@ fi
 "$TOP/scripts/firmware.sh"
 
 targets=(qemu-system-aarch64 pc-bios/edk2-aarch64-code.fd pc-bios/edk2-arm-vars.fd)
+# regenerate build.ninja first if meson files changed, so the query below
+# sees this tree's targets, not the last tree's
+ninja -C "$OBJ" build.ninja >/dev/null
 for t in $TEST_TARGETS; do
     # a prefix of the series (make check-bisect) may not define it yet
     if ninja -C "$OBJ" -t query "$t" >/dev/null 2>&1; then
