@@ -126,9 +126,11 @@ def suites():
                         "--tap", "-k"],
                 "cwd": OBJ, "env": {}, "timeout": 300,
                 "targets": [HOSTMODEL_LIB, "tests/hostmodel/test-hostmodel"]})
-    vfio = qtest("vfio-hostmodel-test", "/aarch64/vfio-hostmodel", 300)
-    vfio["targets"].append(HOSTMODEL_LIB)
-    out.append(vfio)
+    for name, prefix in (("vfio-hostmodel-test", "/aarch64/vfio-hostmodel"),
+                         ("smmuv3-accel-test", "/aarch64/smmuv3-accel")):
+        suite = qtest(name, prefix, 300)
+        suite["targets"].append(HOSTMODEL_LIB)
+        out.append(suite)
     for t in sorted(os.listdir(os.path.join(TOP, "tests", "guest"))):
         if t.startswith("test-") and t.endswith(".py"):
             out.append({"name": "guest/" + t[5:-3],
