@@ -7,7 +7,7 @@ PYTHON := /usr/bin/python3
 # The steps share build/ (one apt configuration, one tree): never in parallel.
 .NOTPARALLEL:
 
-.PHONY: all build deps base tree export check-series check-bisect guest check demo help
+.PHONY: all build deps base tree export check-series check-bisect guest check demo bench help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make guest         download and unpack the pinned arm64 guest packages"
 	@echo "make check         build what is missing, run every test"
 	@echo "make demo          set everything up and run the main job"
+	@echo "make bench         print invalidation figures: accel SMMUv3 vs emulated"
 	@echo "make export        rewrite patches/ from build/src (base..HEAD)"
 	@echo "make check-series  fail if patches/ and build/src differ"
 	@echo "make check-bisect  build every prefix of the series (CHECK=1: and test it)"
@@ -57,3 +58,7 @@ check:
 demo: deps
 	@$(MAKE) --no-print-directory build guest
 	@$(PYTHON) scripts/demo.py
+
+# Figures, not a test: docs/benchmarks.md
+bench: build
+	@$(PYTHON) scripts/bench.py
