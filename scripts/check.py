@@ -127,7 +127,8 @@ def suites():
                 "cwd": OBJ, "env": {}, "timeout": 300,
                 "targets": [HOSTMODEL_LIB, "tests/hostmodel/test-hostmodel"]})
     for name, prefix in (("vfio-hostmodel-test", "/aarch64/vfio-hostmodel"),
-                         ("smmuv3-accel-test", "/aarch64/smmuv3-accel")):
+                         ("smmuv3-accel-test", "/aarch64/smmuv3-accel"),
+                         ("virt-msi-window-test", "/aarch64/virt-msi-window")):
         suite = qtest(name, prefix, 300)
         suite["targets"].append(HOSTMODEL_LIB)
         out.append(suite)
