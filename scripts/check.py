@@ -128,7 +128,9 @@ def suites():
                 "targets": [HOSTMODEL_LIB, "tests/hostmodel/test-hostmodel"]})
     for name, prefix in (("vfio-hostmodel-test", "/aarch64/vfio-hostmodel"),
                          ("smmuv3-accel-test", "/aarch64/smmuv3-accel"),
-                         ("virt-msi-window-test", "/aarch64/virt-msi-window")):
+                         ("virt-msi-window-test", "/aarch64/virt-msi-window"),
+                         ("virtio-iommu-direct-test",
+                          "/aarch64/virtio-iommu-direct")):
         suite = qtest(name, prefix, 300)
         suite["targets"].append(HOSTMODEL_LIB)
         out.append(suite)
