@@ -8,6 +8,8 @@ hang make check.
 
 import gzip
 import io
+import json
+import lzma
 import os
 import re
 import stat
@@ -129,6 +131,62 @@ def boot(machine, devices, init_script, workdir, acpi=True, timeout=300,
         prefix = "".join(f"{k}={v} " for k, v in (env or {}).items())
         f.write(prefix + " ".join(argv) + "\n\n" + console)
     return Boot(argv, console, rc, seconds, timed_out)
+
+
+# --- the host model (tests/hostmodel), LD_PRELOADed into QEMU ---
+
+HOSTMODEL_LIB = os.environ.get(
+    "HOSTMODEL_LIB",
+    os.path.join(BUILD, "obj", "tests", "hostmodel", "libqemu-hostmodel.so"))
+HOSTMODEL_VFIO_MAJOR = 511      # tests/hostmodel/hostmodel-abi.h
+
+# Debian's arm64 kernels build these as modules (xz-compressed, no
+# dependencies); tests put them into the initramfs, /init loads them
+_MODULE_DIRS = {
+    "6.12": os.path.join(GUEST, "pkg", "linux-6.12", "usr", "lib", "modules",
+                         "6.12.107+deb13-arm64", "kernel"),
+    "7.2": os.path.join(GUEST, "pkg", "linux-7.2-modules", "usr", "lib",
+                        "modules", "7.2.13+deb14-arm64", "kernel"),
+}
+MODULES = {"virtio-rng": os.path.join("drivers", "char", "hw_random",
+                                      "virtio-rng.ko.xz"),
+           "virtio-iommu": os.path.join("drivers", "iommu",
+                                        "virtio-iommu.ko.xz")}
+
+
+def module_path(kernel, name):
+    return os.path.join(_MODULE_DIRS[kernel], MODULES[name])
+
+
+def module(kernel, name):
+    """(file name, contents) of module NAME of KERNEL, for extra_files."""
+    with lzma.open(module_path(kernel, name)) as f:
+        return (name + ".ko", f.read())
+
+
+def make_sysfs(work, host_bdf, vfio_index):
+    """The fake sysfs device directory QEMU's sysfsdev= points at."""
+    sysfsdev = os.path.join(work, "sys", host_bdf)
+    vdir = os.path.join(sysfsdev, "vfio-dev", f"vfio{vfio_index}")
+    os.makedirs(vdir, exist_ok=True)
+    with open(os.path.join(vdir, "dev"), "w") as f:
+        f.write(f"{HOSTMODEL_VFIO_MAJOR}:{vfio_index}\n")
+    return sysfsdev
+
+
+def read_trace(path):
+    """The model's trace records (a list of dicts); [] if there is none."""
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def summary(records, limit=8):
+    """The first LIMIT records, one JSON line each, for a diagnostic."""
+    return "\n".join(json.dumps(r) for r in records[:limit]) + (
+        f"\n... {len(records) - limit} more" if len(records) > limit else "")
 
 
 # --- ACPI IORT, as the guest read it from /sys/firmware/acpi/tables/IORT ---

@@ -14,18 +14,12 @@ Debian ships virtio-rng as a module; the test takes it from the unpacked
 linux-image (6.12) or linux-modules (7.2) package into the initramfs.
 """
 
-import json
-import lzma
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import guestlib as g  # noqa: E402
 
-HOSTMODEL_LIB = os.environ.get(
-    "HOSTMODEL_LIB",
-    os.path.join(g.BUILD, "obj", "tests", "hostmodel", "libqemu-hostmodel.so"))
-HOSTMODEL_VFIO_MAJOR = 511      # tests/hostmodel/hostmodel-abi.h
 HOST_BDF = "0000:01:00.0"       # the function's name on the modelled host
 VFIO_INDEX = 3                  # /dev/vfio/devices/vfio3
 MODEL_CONFIG = f"""\
@@ -39,17 +33,6 @@ HWRNG_BYTES = 64                # what init-hwrng.sh reads from /dev/hwrng
 # puts the host ITS page first in it, GITS_TRANSLATER is at offset 0x40
 SW_MSI_DOORBELL = "0x8000040"
 
-# Debian's kernel has CONFIG_HW_RANDOM_VIRTIO=m
-MODULES = {
-    "6.12": os.path.join(g.GUEST, "pkg", "linux-6.12", "usr", "lib", "modules",
-                         "6.12.107+deb13-arm64", "kernel", "drivers", "char",
-                         "hw_random", "virtio-rng.ko.xz"),
-    "7.2": os.path.join(g.GUEST, "pkg", "linux-7.2-modules", "usr", "lib",
-                        "modules", "7.2.13+deb14-arm64", "kernel", "drivers",
-                        "char", "hw_random", "virtio-rng.ko.xz"),
-}
-NO_MODULES = {}
-
 NAMES = ["guest boots and reports",
          "virtio-rng device is seen and virtio_rng binds",
          f"guest reads {HWRNG_BYTES} bytes from /dev/hwrng",
@@ -60,35 +43,12 @@ NAMES = ["guest boots and reports",
 def missing(kernel):
     """What this boot needs and this machine lacks."""
     out = g.missing_artifacts(kernel)
-    if not os.path.exists(HOSTMODEL_LIB):
-        out.append(f"host model library ({HOSTMODEL_LIB})")
-    if not os.path.exists(MODULES[kernel]):
-        out.append(f"virtio-rng module ({MODULES[kernel]})")
+    if not os.path.exists(g.HOSTMODEL_LIB):
+        out.append(f"host model library ({g.HOSTMODEL_LIB})")
+    if not os.path.exists(g.module_path(kernel, "virtio-rng")):
+        out.append("virtio-rng module "
+                   f"({g.module_path(kernel, 'virtio-rng')})")
     return out
-
-
-def make_sysfs(work):
-    """The fake sysfs device directory QEMU's sysfsdev= points at."""
-    sysfsdev = os.path.join(work, "sys", HOST_BDF)
-    vdir = os.path.join(sysfsdev, "vfio-dev", f"vfio{VFIO_INDEX}")
-    os.makedirs(vdir, exist_ok=True)
-    with open(os.path.join(vdir, "dev"), "w") as f:
-        f.write(f"{HOSTMODEL_VFIO_MAJOR}:{VFIO_INDEX}\n")
-    return sysfsdev
-
-
-def read_trace(path):
-    """The model's trace records (a list of dicts); [] if there is none."""
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
-
-
-def summary(records, limit=8):
-    return "\n".join(json.dumps(r) for r in records[:limit]) + (
-        f"\n... {len(records) - limit} more" if len(records) > limit else "")
 
 
 def check_guest(tap, names, b):
@@ -145,9 +105,9 @@ def check_trace(tap, names, trace, nbytes):
            f"{len(requests)} virtio-rng records, {served} bytes served "
            f"after MSI-X was enabled (seq {msix_on}; the guest read "
            f"{nbytes}), {firmware} before, {len(dma)} dma records\n"
-           f"device errors:\n{summary(errors)}\n"
-           f"faulted DMA:\n{summary(bad_dma)}\n"
-           f"host events:\n{summary(host_events)}")
+           f"device errors:\n{g.summary(errors)}\n"
+           f"faulted DMA:\n{g.summary(bad_dma)}\n"
+           f"host events:\n{g.summary(host_events)}")
 
     msis = [r for r in trace if r["kind"] == "msi"]
     good = [r for r in msis if r.get("type") == "msix" and
@@ -156,17 +116,12 @@ def check_trace(tap, names, trace, nbytes):
     bad = [r for r in msis if r.get("result") != "delivered"]
     tap.ok(good and not bad, names[4],
            f"{len(msis)} msi records, {len(good)} delivered at "
-           f"{SW_MSI_DOORBELL}\nnot delivered:\n{summary(bad)}\n"
-           f"all:\n{summary(msis)}")
+           f"{SW_MSI_DOORBELL}\nnot delivered:\n{g.summary(bad)}\n"
+           f"all:\n{g.summary(msis)}")
 
 
 def run(tap, kernel, init):
     names = [f"linux {kernel}: {n}" for n in NAMES]
-    if kernel not in MODULES:
-        for n in names:
-            tap.skip(n, NO_MODULES.get(
-                kernel, f"no virtio-rng module known for Linux {kernel}"))
-        return
     lacking = missing(kernel)
     if lacking:
         for n in names:
@@ -181,10 +136,8 @@ def run(tap, kernel, init):
         f.write(MODEL_CONFIG)
     if os.path.exists(trace_path):
         os.unlink(trace_path)
-    sysfsdev = make_sysfs(work)
-    with lzma.open(MODULES[kernel]) as f:
-        module = f.read()
-    env = {"LD_PRELOAD": HOSTMODEL_LIB, "HOSTMODEL_CONFIG": config,
+    sysfsdev = g.make_sysfs(work, HOST_BDF, VFIO_INDEX)
+    env = {"LD_PRELOAD": g.HOSTMODEL_LIB, "HOSTMODEL_CONFIG": config,
            "HOSTMODEL_TRACE": trace_path}
     b = g.boot("virt",
                ["-object", "iommufd,id=iommufd0",
@@ -192,7 +145,7 @@ def run(tap, kernel, init):
                 ",addr=0x2"],
                init, work, kernel=kernel, env=env,
                extra_append=f"HWRNG_BYTES={HWRNG_BYTES}",
-               extra_files=[("virtio-rng.ko", module)])
+               extra_files=[g.module(kernel, "virtio-rng")])
     print(f"# linux {kernel}: boot took {b.seconds:.1f} s; console log in "
           f"{work}/console.log, model trace in {trace_path}")
     diag = f"timed out: {b.timed_out}, exit: {b.returncode}\n{b.tail()}"
@@ -201,7 +154,7 @@ def run(tap, kernel, init):
             tap.ok(False, n, "no guest report")
         return
     nbytes = check_guest(tap, names, b)
-    check_trace(tap, names, read_trace(trace_path), nbytes)
+    check_trace(tap, names, g.read_trace(trace_path), nbytes)
 
 
 def main():

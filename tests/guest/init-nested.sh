@@ -1,0 +1,55 @@
+#!/bin/busybox sh
+# /init of the nested-translation guest: loads virtio-rng from the
+# initramfs, prints the IOMMUs, the PCI devices with their drivers and IOMMU
+# groups, each group's reserved regions and the IORT, reads HWRNG_BYTES
+# bytes from /dev/hwrng and prints the interrupts and the kernel's IOMMU
+# messages, all as '@@' lines, then powers off.  The host side
+# (tests/guest/*.py) parses them; HWRNG_BYTES=N comes from the kernel
+# command line.
+HWRNG_BYTES=${HWRNG_BYTES:-64}
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+echo "@@BEGIN $(uname -r)"
+for m in /*.ko; do
+    [ -e "$m" ] || continue
+    msg=$(insmod "$m" 2>&1)
+    echo "@@INSMOD ${m#/} $? $msg"
+done
+for i in /sys/class/iommu/*; do
+    [ -e "$i" ] && echo "@@IOMMU ${i##*/}"
+done
+for d in /sys/bus/pci/devices/*; do
+    [ -e "$d" ] || continue
+    drv=-
+    [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+    grp=-
+    [ -e "$d/iommu_group" ] && grp=$(basename "$(readlink "$d/iommu_group")")
+    echo "@@PCI ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") $drv $grp"
+done
+for g in /sys/kernel/iommu_groups/*; do
+    [ -e "$g" ] || continue
+    n=${g##*/}
+    echo "@@GROUP $n $(cat "$g/type" 2>/dev/null) $(ls "$g/devices" | tr '\n' ' ')"
+    while read -r a b t; do
+        echo "@@RESV $n $a $b $t"
+    done < "$g/reserved_regions"
+done
+if [ -r /sys/firmware/acpi/tables/IORT ]; then
+    echo "@@IORT $(od -An -v -tx1 /sys/firmware/acpi/tables/IORT | tr -d ' \n')"
+fi
+rng=/sys/class/misc/hw_random
+echo "@@RNG_CURRENT $(cat $rng/rng_current 2>/dev/null)"
+if [ -c /dev/hwrng ]; then
+    # a device whose interrupts never arrive must not hang the guest
+    timeout 30 dd if=/dev/hwrng of=/tmp/hwrng bs=$HWRNG_BYTES count=1 2>/dev/null
+    echo "@@HWRNG_RC $?"
+    echo "@@HWRNG $(od -An -v -tx1 /tmp/hwrng | tr -d ' \n')"
+else
+    echo "@@HWRNG_RC no /dev/hwrng"
+fi
+grep -iE 'virtio|msi|its' /proc/interrupts | sed 's/^ */@@IRQ /'
+dmesg | grep -iE 'arm-smmu-v3|virtio_iommu|iommu|virtio|rng|RMR|IORT' | sed 's/^/@@DMESG /'
+echo "@@END"
+poweroff -f

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Real guests see the machine's MSI window (issue: one MSI window).
+
+Debian's arm64 Linux 6.12 and 7.2 boot through UEFI (ACPI) on -M virt with
+GICv3 and its ITS.  The host model (tests/hostmodel, LD_PRELOADed into
+QEMU) provides a virtio-rng PCI function that QEMU passes through with
+vfio-pci and the iommufd backend, behind
+
+- arm-smmuv3,accel=on: the guest owns stage 1 on the modelled host SMMU.
+  QEMU sets the machine's window on the host before the device is
+  attached; the guest's IORT (revision 5) has an RMR node for it, and the
+  guest lists it as the device's direct-relaxable region and maps it 1:1,
+  so that the device's MSIs, which the host programs at window + 0x40,
+  pass the guest's stage 1.  The guest reads /dev/hwrng: DMA through the
+  nested stages, interrupts through the window.
+- virtio-iommu-pci: PROBE reports the window as the proposed DIRECT
+  subtype; Linux, which does not know it, warns and treats it as reserved.
+
+TAP output, one line per check.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import guestlib as g  # noqa: E402
+
+HOST_BDF = "0000:01:00.0"
+VFIO_INDEX = 3
+MODEL_CONFIG = f"""\
+smmu smmu0
+device {HOST_BDF} vfio={VFIO_INDEX} smmu=smmu0 sid=0x100 function=virtio-rng
+"""
+GUEST_BDF = "0000:00:02.0"
+HWRNG_BYTES = 64
+MACHINE = "virt,gic-version=3"
+WINDOW = (0x0b000000, 0x0b0fffff)       # the machine's default
+# the model puts the host ITS page first in the window; GITS_TRANSLATER
+# is at offset 0x40
+DOORBELL = hex(WINDOW[0] + 0x40)
+OPT_SW_MSI_START = 2                    # proposed, see linux-headers
+IORT_RMR = 6
+
+
+def resv_line(b, kind):
+    """Whether the guest lists the window as KIND for GUEST_BDF's group."""
+    groups = {p.split()[0]: p.split()[-1] for p in b.all("PCI")}
+    want = [groups.get(GUEST_BDF), f"0x{WINDOW[0]:016x}", f"0x{WINDOW[1]:016x}",
+            kind]
+    return any(r.split() == want for r in b.all("RESV"))
+
+
+def rmr_nodes(b):
+    """(flags, base, length) of the RMR nodes of the guest's IORT."""
+    iort = b.all("IORT")
+    if not iort:
+        return None, []
+    t = g.parse_iort(iort[0])
+    out = []
+    for n in t["nodes"]:
+        if n["type"] != IORT_RMR:
+            continue
+        body = n["body"]
+        desc = int.from_bytes(body[24:28], "little")
+        out.append((int.from_bytes(body[16:20], "little"),
+                    int.from_bytes(body[desc:desc + 8], "little"),
+                    int.from_bytes(body[desc + 8:desc + 16], "little")))
+    return t["revision"], out
+
+
+def check_rng_and_msis(tap, name, b, trace):
+    data = bytes.fromhex("".join(b.all("HWRNG")))
+    # a walk that ends at the ITS doorbell is an MSI write, not a fault
+    faults = [r for r in trace if r["kind"] == "event-host" or
+              (r["kind"] in ("walk", "dma") and
+               r.get("result") not in ("ok", "doorbell"))]
+    dma = [r for r in trace if r["kind"] == "dma"]
+    tap.ok(len(data) == HWRNG_BYTES and any(data) and dma and not faults,
+           f"{name}: guest reads {HWRNG_BYTES} bytes from /dev/hwrng, the "
+           "device's DMA translates without faults",
+           f"dd: {b.all('HWRNG_RC')}, {len(data)} bytes, {len(dma)} dma "
+           f"records\nfaults:\n{g.summary(faults)}\n"
+           f"dmesg: {b.all('DMESG')[-12:]}")
+    msis = [r for r in trace if r["kind"] == "msi"]
+    good = [r for r in msis if r.get("addr") == DOORBELL and
+            r.get("result") == "delivered"]
+    tap.ok(good and len(good) == len(msis),
+           f"{name}: the device's MSIs are delivered at {DOORBELL}, in the "
+           "window", f"msi records:\n{g.summary(msis)}\n"
+           f"interrupts: {b.all('IRQ')}")
+
+
+def boot(kernel, tag, devices, modules):
+    work = os.path.join(g.BUILD, "tests", f"msi-window-{tag}-{kernel}")
+    os.makedirs(work, exist_ok=True)
+    config = os.path.join(work, "hostmodel.conf")
+    trace_path = os.path.join(work, "trace.jsonl")
+    with open(config, "w") as f:
+        f.write(MODEL_CONFIG)
+    if os.path.exists(trace_path):
+        os.unlink(trace_path)
+    sysfsdev = g.make_sysfs(work, HOST_BDF, VFIO_INDEX)
+    with open(os.path.join(os.path.dirname(__file__), "init-nested.sh")) as f:
+        init = f.read()
+    env = {"LD_PRELOAD": g.HOSTMODEL_LIB, "HOSTMODEL_CONFIG": config,
+           "HOSTMODEL_TRACE": trace_path}
+    b = g.boot(MACHINE, ["-object", "iommufd,id=iommufd0"] + devices +
+               ["-device", "vfio-pci,iommufd=iommufd0,addr=0x2,sysfsdev=" +
+                sysfsdev], init, work, kernel=kernel, env=env,
+               extra_append=f"HWRNG_BYTES={HWRNG_BYTES}",
+               extra_files=[g.module(kernel, m) for m in modules])
+    print(f"# linux {kernel}, {tag}: boot took {b.seconds:.1f} s; console "
+          f"log in {work}/console.log, model trace in {trace_path}")
+    return b, g.read_trace(trace_path)
+
+
+def booted(tap, name, b, count):
+    """Report the boot; on failure, fail the COUNT checks that follow."""
+    if tap.ok(b.completed, f"{name}: guest boots and reports",
+              f"timed out: {b.timed_out}, exit: {b.returncode}\n{b.tail()}"):
+        return True
+    for _ in range(count):
+        tap.ok(False, f"{name}: (no guest report)")
+    return False
+
+
+def accel(tap, kernel):
+    name = f"linux {kernel}, accel SMMUv3"
+    b, trace = boot(kernel, "accel",
+                    ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
+                    ["virtio-rng"])
+    if not booted(tap, name, b, 5):
+        return
+    options = [r for r in trace if r.get("cmd") == "IOMMU_OPTION" and
+               r.get("option_id") == OPT_SW_MSI_START and r.get("op") == 0]
+    attach = min((r["seq"] for r in trace if r["kind"] == "attach"),
+                 default=-1)
+    tap.ok(options and options[0].get("val64") == hex(WINDOW[0]) and
+           options[0].get("ret") == 0 and options[0]["seq"] < attach,
+           f"{name}: QEMU set the window on the host before attaching",
+           f"IOMMU_OPTION set: {options}, first attach seq {attach}")
+    rev, rmrs = rmr_nodes(b)
+    tap.ok(rev == 5 and rmrs == [(0x1, WINDOW[0], WINDOW[1] - WINDOW[0] + 1)],
+           f"{name}: the guest's IORT is revision 5 with one RMR node for "
+           "the window (remapping permitted)",
+           f"revision {rev}, RMR nodes (flags, base, length): {rmrs}")
+    tap.ok(resv_line(b, "direct-relaxable"),
+           f"{name}: the guest lists the window as {GUEST_BDF}'s "
+           "direct-relaxable region",
+           f"PCI: {b.all('PCI')}\nreserved regions: {b.all('RESV')}")
+    check_rng_and_msis(tap, name, b, trace)
+
+
+def virtio_iommu(tap, kernel):
+    name = f"linux {kernel}, virtio-iommu"
+    b, trace = boot(kernel, "virtio-iommu",
+                    ["-device", "virtio-iommu-pci",
+                     "-trace", "virtio_iommu_fill_resv_property"],
+                    ["virtio-iommu", "virtio-rng"])
+    if not booted(tap, name, b, 3):
+        return
+    # QEMU's trace (stderr, in the console log): what PROBE answered for
+    # the device's endpoint (its requester ID, 0x10)
+    probe = f"dev= 16, type=2 start={hex(WINDOW[0])} end={hex(WINDOW[1])}"
+    sent = [ln for ln in b.console.splitlines()
+            if "virtio_iommu_fill_resv_property" in ln and probe in ln]
+    warned = [d for d in b.all("DMESG")
+              if "unknown resv mem subtype 0x2" in d]
+    tap.ok(sent and resv_line(b, "reserved"),
+           f"{name}: PROBE reports the window as DIRECT; the guest driver "
+           "does not know it and lists the window as reserved",
+           f"PROBE trace lines with {probe!r}: {sent}\nPCI: {b.all('PCI')}\n"
+           f"reserved regions: {b.all('RESV')}")
+    for w in warned:
+        print(f"# guest: {w}")
+    check_rng_and_msis(tap, name, b, trace)
+
+
+def main():
+    tap = g.Tap()
+    for kernel in g.KERNELS:
+        lacking = g.missing_artifacts(kernel)
+        if not os.path.exists(g.HOSTMODEL_LIB):
+            lacking.append(f"host model library ({g.HOSTMODEL_LIB})")
+        for m in ("virtio-rng", "virtio-iommu"):
+            if not os.path.exists(g.module_path(kernel, m)):
+                lacking.append(f"{m} module ({g.module_path(kernel, m)})")
+        if lacking:
+            tap.skip(f"linux {kernel}: MSI window guests",
+                     "missing " + ", ".join(lacking) +
+                     " (run 'make guest' and 'make build')")
+            continue
+        accel(tap, kernel)
+        virtio_iommu(tap, kernel)
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
