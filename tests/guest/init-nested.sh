@@ -5,8 +5,9 @@
 # bytes from /dev/hwrng and prints the interrupts and the kernel's IOMMU
 # messages, all as '@@' lines, then powers off.  The host side
 # (tests/guest/*.py) parses them; HWRNG_BYTES=N comes from the kernel
-# command line.
+# command line, and so does HWRNG_TIMEOUT (seconds, default 30).
 HWRNG_BYTES=${HWRNG_BYTES:-64}
+HWRNG_TIMEOUT=${HWRNG_TIMEOUT:-30}
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -43,7 +44,7 @@ rng=/sys/class/misc/hw_random
 echo "@@RNG_CURRENT $(cat $rng/rng_current 2>/dev/null)"
 if [ -c /dev/hwrng ]; then
     # a device whose interrupts never arrive must not hang the guest
-    timeout 30 dd if=/dev/hwrng of=/tmp/hwrng bs=$HWRNG_BYTES count=1 2>/dev/null
+    timeout $HWRNG_TIMEOUT dd if=/dev/hwrng of=/tmp/hwrng bs=$HWRNG_BYTES count=1 2>/dev/null
     echo "@@HWRNG_RC $?"
     echo "@@HWRNG $(od -An -v -tx1 /tmp/hwrng | tr -d ' \n')"
 else

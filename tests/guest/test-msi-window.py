@@ -90,7 +90,7 @@ def check_rng_and_msis(tap, name, b, trace):
            f"interrupts: {b.all('IRQ')}")
 
 
-def boot(kernel, tag, devices, modules):
+def boot(kernel, tag, devices, modules, machine=MACHINE, append=""):
     work = os.path.join(g.BUILD, "tests", f"msi-window-{tag}-{kernel}")
     os.makedirs(work, exist_ok=True)
     config = os.path.join(work, "hostmodel.conf")
@@ -104,10 +104,10 @@ def boot(kernel, tag, devices, modules):
         init = f.read()
     env = {"LD_PRELOAD": g.HOSTMODEL_LIB, "HOSTMODEL_CONFIG": config,
            "HOSTMODEL_TRACE": trace_path}
-    b = g.boot(MACHINE, ["-object", "iommufd,id=iommufd0"] + devices +
+    b = g.boot(machine, ["-object", "iommufd,id=iommufd0"] + devices +
                ["-device", "vfio-pci,iommufd=iommufd0,addr=0x2,sysfsdev=" +
                 sysfsdev], init, work, kernel=kernel, env=env,
-               extra_append=f"HWRNG_BYTES={HWRNG_BYTES}",
+               extra_append=f"HWRNG_BYTES={HWRNG_BYTES} {append}",
                extra_files=[g.module(kernel, m) for m in modules])
     print(f"# linux {kernel}, {tag}: boot took {b.seconds:.1f} s; console "
           f"log in {work}/console.log, model trace in {trace_path}")
@@ -176,6 +176,45 @@ def virtio_iommu(tap, kernel):
     check_rng_and_msis(tap, name, b, trace)
 
 
+def negative(tap, kernel):
+    """The same accel boot with the window left out of the IORT."""
+    name = f"linux {kernel}, accel SMMUv3 without RMR"
+    b, trace = boot(kernel, "no-rmr",
+                    ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
+                    ["virtio-rng"], machine=MACHINE + ",x-msi-window-rmr=off",
+                    append="HWRNG_TIMEOUT=8")
+    if not booted(tap, name, b, 4):
+        return
+    rev, rmrs = rmr_nodes(b)
+    tap.ok(rev == 3 and not rmrs and not resv_line(b, "direct-relaxable"),
+           f"{name}: the guest is not told about the window",
+           f"IORT revision {rev}, RMR nodes {rmrs}\n"
+           f"reserved regions: {b.all('RESV')}")
+    # the device's MSI write misses the guest's stage 1
+    faults = [r for r in trace if r["kind"] == "walk" and
+              r.get("iova") == DOORBELL and r.get("result") != "doorbell"]
+    msis = [r for r in trace if r["kind"] == "msi"]
+    tap.ok(faults and not [r for r in msis
+                           if r.get("result") == "delivered"],
+           f"{name}: the model faults the device's MSI writes to "
+           f"{DOORBELL} in the guest's stage 1",
+           f"walks at {DOORBELL}:\n{g.summary(faults)}\n"
+           f"msi records:\n{g.summary(msis)}")
+    for f in faults[:1]:
+        print(f"# model: {f}")
+    events = [d for d in b.all("DMESG")
+              if "arm-smmu-v3" in d and "event" in d]
+    tap.ok(events, f"{name}: the guest's SMMU driver logs the fault events",
+           f"dmesg: {b.all('DMESG')[-15:]}")
+    for e in events[:2]:
+        print(f"# guest: {e}")
+    rc = b.all("HWRNG_RC")
+    tap.ok(rc and rc[0] != "0" and
+           not bytes.fromhex("".join(b.all("HWRNG"))),
+           f"{name}: the guest's read of /dev/hwrng times out",
+           f"dd exit status {rc}, data {b.all('HWRNG')}")
+
+
 def main():
     tap = g.Tap()
     for kernel in g.KERNELS:
@@ -191,6 +230,7 @@ def main():
                      " (run 'make guest' and 'make build')")
             continue
         accel(tap, kernel)
+        negative(tap, kernel)
         virtio_iommu(tap, kernel)
     return tap.done()
 
