@@ -14,7 +14,12 @@ vfio-pci and the iommufd backend, behind
   pass the guest's stage 1.  The guest reads /dev/hwrng: DMA through the
   nested stages, interrupts through the window.
 - virtio-iommu-pci: PROBE reports the window as the proposed DIRECT
-  subtype; Linux, which does not know it, warns and treats it as reserved.
+  subtype; Linux, which does not know it, treats it as reserved.
+
+The negative control boots the accel case with -M virt,x-msi-window-rmr=off:
+the guest is not told about the window, and the device's MSIs fault in
+its stage 1 (the model's walk, the guest SMMU driver's events, a read of
+/dev/hwrng that times out).
 
 TAP output, one line per check.
 """
@@ -24,48 +29,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import guestlib as g  # noqa: E402
-
-HOST_BDF = "0000:01:00.0"
-VFIO_INDEX = 3
-MODEL_CONFIG = f"""\
-smmu smmu0
-device {HOST_BDF} vfio={VFIO_INDEX} smmu=smmu0 sid=0x100 function=virtio-rng
-"""
-GUEST_BDF = "0000:00:02.0"
-HWRNG_BYTES = 64
-MACHINE = "virt,gic-version=3"
-WINDOW = (0x0b000000, 0x0b0fffff)       # the machine's default
-# the model puts the host ITS page first in the window; GITS_TRANSLATER
-# is at offset 0x40
-DOORBELL = hex(WINDOW[0] + 0x40)
-OPT_SW_MSI_START = 2                    # proposed, see linux-headers
-IORT_RMR = 6
-
-
-def resv_line(b, kind):
-    """Whether the guest lists the window as KIND for GUEST_BDF's group."""
-    groups = {p.split()[0]: p.split()[-1] for p in b.all("PCI")}
-    want = [groups.get(GUEST_BDF), f"0x{WINDOW[0]:016x}", f"0x{WINDOW[1]:016x}",
-            kind]
-    return any(r.split() == want for r in b.all("RESV"))
-
-
-def rmr_nodes(b):
-    """(flags, base, length) of the RMR nodes of the guest's IORT."""
-    iort = b.all("IORT")
-    if not iort:
-        return None, []
-    t = g.parse_iort(iort[0])
-    out = []
-    for n in t["nodes"]:
-        if n["type"] != IORT_RMR:
-            continue
-        body = n["body"]
-        desc = int.from_bytes(body[24:28], "little")
-        out.append((int.from_bytes(body[16:20], "little"),
-                    int.from_bytes(body[desc:desc + 8], "little"),
-                    int.from_bytes(body[desc + 8:desc + 16], "little")))
-    return t["revision"], out
+import nested as n  # noqa: E402
+from nested import DOORBELL, GUEST_BDF, HWRNG_BYTES, MACHINE  # noqa: E402
+from nested import WINDOW  # noqa: E402
 
 
 def check_rng_and_msis(tap, name, b, trace):
@@ -90,32 +56,10 @@ def check_rng_and_msis(tap, name, b, trace):
            f"interrupts: {b.all('IRQ')}")
 
 
-def boot(kernel, tag, devices, modules, machine=MACHINE, append=""):
-    work = os.path.join(g.BUILD, "tests", f"msi-window-{tag}-{kernel}")
-    os.makedirs(work, exist_ok=True)
-    config = os.path.join(work, "hostmodel.conf")
-    trace_path = os.path.join(work, "trace.jsonl")
-    with open(config, "w") as f:
-        f.write(MODEL_CONFIG)
-    if os.path.exists(trace_path):
-        os.unlink(trace_path)
-    sysfsdev = g.make_sysfs(work, HOST_BDF, VFIO_INDEX)
-    with open(os.path.join(os.path.dirname(__file__), "init-nested.sh")) as f:
-        init = f.read()
-    env = {"LD_PRELOAD": g.HOSTMODEL_LIB, "HOSTMODEL_CONFIG": config,
-           "HOSTMODEL_TRACE": trace_path}
-    b = g.boot(machine, ["-object", "iommufd,id=iommufd0"] + devices +
-               ["-device", "vfio-pci,iommufd=iommufd0,addr=0x2,sysfsdev=" +
-                sysfsdev], init, work, kernel=kernel, env=env,
-               extra_append=f"HWRNG_BYTES={HWRNG_BYTES} {append}",
-               extra_files=[g.module(kernel, m) for m in modules])
-    print(f"# linux {kernel}, {tag}: boot took {b.seconds:.1f} s; console "
-          f"log in {work}/console.log, model trace in {trace_path}")
-    return b, g.read_trace(trace_path)
-
-
 def booted(tap, name, b, count):
     """Report the boot; on failure, fail the COUNT checks that follow."""
+    print(f"# {name}: boot took {b.seconds:.1f} s; console log in "
+          f"{b.work}/console.log, model trace in {b.trace_path}")
     if tap.ok(b.completed, f"{name}: guest boots and reports",
               f"timed out: {b.timed_out}, exit: {b.returncode}\n{b.tail()}"):
         return True
@@ -126,25 +70,26 @@ def booted(tap, name, b, count):
 
 def accel(tap, kernel):
     name = f"linux {kernel}, accel SMMUv3"
-    b, trace = boot(kernel, "accel",
+    b, trace = n.boot(kernel, "accel",
                     ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
                     ["virtio-rng"])
     if not booted(tap, name, b, 5):
         return
     options = [r for r in trace if r.get("cmd") == "IOMMU_OPTION" and
-               r.get("option_id") == OPT_SW_MSI_START and r.get("op") == 0]
+               r.get("option_id") == n.OPT_SW_MSI_START and r.get("op") == 0]
     attach = min((r["seq"] for r in trace if r["kind"] == "attach"),
                  default=-1)
     tap.ok(options and options[0].get("val64") == hex(WINDOW[0]) and
            options[0].get("ret") == 0 and options[0]["seq"] < attach,
            f"{name}: QEMU set the window on the host before attaching",
            f"IOMMU_OPTION set: {options}, first attach seq {attach}")
-    rev, rmrs = rmr_nodes(b)
-    tap.ok(rev == 5 and rmrs == [(0x1, WINDOW[0], WINDOW[1] - WINDOW[0] + 1)],
+    rev, rmrs = n.rmr_nodes(b)
+    got = [(r["flags"], r["base"], r["length"]) for r in rmrs]
+    tap.ok(rev == 5 and got == [(0x1, WINDOW[0], WINDOW[1] - WINDOW[0] + 1)],
            f"{name}: the guest's IORT is revision 5 with one RMR node for "
            "the window (remapping permitted)",
            f"revision {rev}, RMR nodes (flags, base, length): {rmrs}")
-    tap.ok(resv_line(b, "direct-relaxable"),
+    tap.ok(n.resv_line(b, "direct-relaxable"),
            f"{name}: the guest lists the window as {GUEST_BDF}'s "
            "direct-relaxable region",
            f"PCI: {b.all('PCI')}\nreserved regions: {b.all('RESV')}")
@@ -153,7 +98,7 @@ def accel(tap, kernel):
 
 def virtio_iommu(tap, kernel):
     name = f"linux {kernel}, virtio-iommu"
-    b, trace = boot(kernel, "virtio-iommu",
+    b, trace = n.boot(kernel, "virtio-iommu",
                     ["-device", "virtio-iommu-pci",
                      "-trace", "virtio_iommu_fill_resv_property"],
                     ["virtio-iommu", "virtio-rng"])
@@ -166,7 +111,7 @@ def virtio_iommu(tap, kernel):
             if "virtio_iommu_fill_resv_property" in ln and probe in ln]
     warned = [d for d in b.all("DMESG")
               if "unknown resv mem subtype 0x2" in d]
-    tap.ok(sent and resv_line(b, "reserved"),
+    tap.ok(sent and n.resv_line(b, "reserved"),
            f"{name}: PROBE reports the window as DIRECT; the guest driver "
            "does not know it and lists the window as reserved",
            f"PROBE trace lines with {probe!r}: {sent}\nPCI: {b.all('PCI')}\n"
@@ -179,14 +124,14 @@ def virtio_iommu(tap, kernel):
 def negative(tap, kernel):
     """The same accel boot with the window left out of the IORT."""
     name = f"linux {kernel}, accel SMMUv3 without RMR"
-    b, trace = boot(kernel, "no-rmr",
+    b, trace = n.boot(kernel, "no-rmr",
                     ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
                     ["virtio-rng"], machine=MACHINE + ",x-msi-window-rmr=off",
                     append="HWRNG_TIMEOUT=8")
     if not booted(tap, name, b, 4):
         return
-    rev, rmrs = rmr_nodes(b)
-    tap.ok(rev == 3 and not rmrs and not resv_line(b, "direct-relaxable"),
+    rev, rmrs = n.rmr_nodes(b)
+    tap.ok(rev == 3 and not rmrs and not n.resv_line(b, "direct-relaxable"),
            f"{name}: the guest is not told about the window",
            f"IORT revision {rev}, RMR nodes {rmrs}\n"
            f"reserved regions: {b.all('RESV')}")
@@ -218,12 +163,7 @@ def negative(tap, kernel):
 def main():
     tap = g.Tap()
     for kernel in g.KERNELS:
-        lacking = g.missing_artifacts(kernel)
-        if not os.path.exists(g.HOSTMODEL_LIB):
-            lacking.append(f"host model library ({g.HOSTMODEL_LIB})")
-        for m in ("virtio-rng", "virtio-iommu"):
-            if not os.path.exists(g.module_path(kernel, m)):
-                lacking.append(f"{m} module ({g.module_path(kernel, m)})")
+        lacking = n.missing(kernel)
         if lacking:
             tap.skip(f"linux {kernel}: MSI window guests",
                      "missing " + ", ".join(lacking) +
