@@ -12,8 +12,10 @@ import json
 import lzma
 import os
 import re
+import socket
 import stat
 import subprocess
+import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -97,12 +99,15 @@ class Boot:
 
 
 def boot(machine, devices, init_script, workdir, acpi=True, timeout=300,
-         extra_append="", kernel="6.12", env=None, extra_files=()):
+         extra_append="", kernel="6.12", env=None, extra_files=(),
+         on_line=None):
     """Boot Debian's KERNEL on -M MACHINE with DEVICES (a list of QEMU
     arguments) and an initramfs running INIT_SCRIPT; return a Boot.
 
     ENV (a dict) is added to the QEMU process's environment; EXTRA_FILES
-    ((name, data) pairs) go into the initramfs next to /init.
+    ((name, data) pairs) go into the initramfs next to /init.  ON_LINE, if
+    given, is called with each console line as it arrives (to act on the
+    running guest, over QMP say).
     """
     os.makedirs(workdir, exist_ok=True)
     initrd = os.path.join(workdir, "initrd.gz")
@@ -116,21 +121,63 @@ def boot(machine, devices, init_script, workdir, acpi=True, timeout=300,
     argv += ["-kernel", KERNELS[kernel], "-initrd", initrd, "-append", append]
     argv += devices
     start = time.monotonic()
-    timed_out = False
     proc_env = dict(os.environ, **env) if env else None
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=proc_env)
+    killed = threading.Event()
+
+    def kill():
+        killed.set()
+        p.kill()
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    out = []
     try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout, env=proc_env)
-        out, rc = p.stdout, p.returncode
-    except subprocess.TimeoutExpired as e:
-        out, rc, timed_out = e.stdout or b"", None, True
+        for raw in p.stdout:
+            out.append(raw)
+            if on_line:
+                on_line(raw.decode("utf-8", "replace").replace("\r", ""))
+        rc = p.wait()
+    finally:
+        timer.cancel()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    timed_out = killed.is_set()
+    if timed_out:
+        rc = None
     seconds = time.monotonic() - start
-    console = out.decode("utf-8", "replace").replace("\r", "")
+    console = b"".join(out).decode("utf-8", "replace").replace("\r", "")
     with open(os.path.join(workdir, "console.log"), "w") as f:
         prefix = "".join(f"{k}={v} " for k, v in (env or {}).items())
         f.write(prefix + " ".join(argv) + "\n\n" + console)
     return Boot(argv, console, rc, seconds, timed_out)
+
+
+def qmp(path, *commands):
+    """Run COMMANDS (dicts) on the QMP socket PATH; return their replies.
+    Events on the way are skipped; an error reply raises RuntimeError."""
+    replies = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sk:
+        sk.settimeout(30)
+        sk.connect(path)
+        f = sk.makefile("rwb")
+
+        def reply():
+            while True:
+                msg = json.loads(f.readline())
+                if "event" not in msg:
+                    return msg
+        reply()                                 # the greeting
+        for cmd in ({"execute": "qmp_capabilities"},) + commands:
+            f.write(json.dumps(cmd).encode() + b"\n")
+            f.flush()
+            r = reply()
+            if "error" in r:
+                raise RuntimeError(f"{cmd['execute']}: {r['error']}")
+            replies.append(r.get("return"))
+    return replies[1:]
 
 
 # --- the host model (tests/hostmodel), LD_PRELOADed into QEMU ---

@@ -5,7 +5,8 @@
 # bytes from /dev/hwrng and prints the interrupts and the kernel's IOMMU
 # messages, all as '@@' lines, then powers off.  The host side
 # (tests/guest/*.py) parses them; HWRNG_BYTES=N comes from the kernel
-# command line, and so does HWRNG_TIMEOUT (seconds, default 30).
+# command line, and so do HWRNG_TIMEOUT (seconds, default 30) and WAIT_FOR
+# (a PCI device to wait for, up to 60 s, before looking: hot-plug).
 HWRNG_BYTES=${HWRNG_BYTES:-64}
 HWRNG_TIMEOUT=${HWRNG_TIMEOUT:-30}
 /bin/busybox --install -s /bin
@@ -18,6 +19,20 @@ for m in /*.ko; do
     msg=$(insmod "$m" 2>&1)
     echo "@@INSMOD ${m#/} $? $msg"
 done
+# hot-plug: say so, and wait until the device is there with its driver
+if [ -n "$WAIT_FOR" ]; then
+    echo "@@WAITING $WAIT_FOR"
+    n=0
+    while [ ! -e "/sys/bus/pci/devices/$WAIT_FOR/driver" ] && [ $n -lt 600 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    if [ -e "/sys/bus/pci/devices/$WAIT_FOR/driver" ]; then
+        echo "@@ARRIVED $WAIT_FOR"
+    else
+        echo "@@NOT_ARRIVED $WAIT_FOR"
+    fi
+fi
 for i in /sys/class/iommu/*; do
     [ -e "$i" ] && echo "@@IOMMU ${i##*/}"
 done
@@ -49,6 +64,15 @@ if [ -c /dev/hwrng ]; then
     echo "@@HWRNG $(od -An -v -tx1 /tmp/hwrng | tr -d ' \n')"
 else
     echo "@@HWRNG_RC no /dev/hwrng"
+fi
+# with several hardware RNGs, each in turn: "@@RNGREAD NAME STATUS HEX"
+set -- $(cat $rng/rng_available 2>/dev/null | tr ' ' '\n' | grep -v '^none$')
+if [ $# -gt 1 ]; then
+    for r in "$@"; do
+        echo "$r" > $rng/rng_current
+        timeout $HWRNG_TIMEOUT dd if=/dev/hwrng of=/tmp/r bs=$HWRNG_BYTES count=1 2>/dev/null
+        echo "@@RNGREAD $r $? $(od -An -v -tx1 /tmp/r | tr -d ' \n')"
+    done
 fi
 grep -iE 'virtio|msi|its' /proc/interrupts | sed 's/^ */@@IRQ /'
 dmesg | grep -iE 'arm-smmu-v3|virtio_iommu|iommu|virtio|rng|RMR|IORT' | sed 's/^/@@DMESG /'

@@ -62,13 +62,24 @@ def rmr_nodes(b):
     return t["revision"], out
 
 
-def boot(kernel, tag, devices, modules, machine=MACHINE, append="",
-         workroot=None, config=MODEL_CONFIG):
-    """Boot KERNEL on MACHINE with the model's function at 00:02.0 behind
-    DEVICES (QEMU arguments); MODULES go into the initramfs.  Returns the
-    Boot and the model's trace records."""
-    work = os.path.join(workroot or os.path.join(g.BUILD, "tests"),
+def workdir(kernel, tag, workroot=None):
+    """Where boot() keeps the files of the boot TAG of KERNEL; the
+    sysfsdev of host function BDF is its sys/BDF."""
+    return os.path.join(workroot or os.path.join(g.BUILD, "tests"),
                         f"msi-window-{tag}-{kernel}")
+
+
+def boot(kernel, tag, devices, modules, machine=MACHINE, append="",
+         workroot=None, config=MODEL_CONFIG, vfio=None, on_line=None):
+    """Boot KERNEL on MACHINE with DEVICES (QEMU arguments) and the model's
+    functions passed through: VFIO lists (host BDF, vfio index, vfio-pci
+    options), by default the one function at 00:02.0; a function not
+    listed can be hot-plugged with the sysfsdev in Boot.sysfs.  MODULES go
+    into the initramfs, ON_LINE sees the console as it comes.  Returns the
+    Boot and the model's trace records."""
+    if vfio is None:
+        vfio = [(HOST_BDF, VFIO_INDEX, "addr=0x2")]
+    work = workdir(kernel, tag, workroot)
     os.makedirs(work, exist_ok=True)
     config_path = os.path.join(work, "hostmodel.conf")
     trace_path = os.path.join(work, "trace.jsonl")
@@ -76,19 +87,28 @@ def boot(kernel, tag, devices, modules, machine=MACHINE, append="",
         f.write(config)
     if os.path.exists(trace_path):
         os.unlink(trace_path)
-    sysfsdev = g.make_sysfs(work, HOST_BDF, VFIO_INDEX)
+    sysfs = {}
+    for line in config.splitlines():
+        f = line.split()
+        if f and f[0] == "device":
+            index = int(dict(x.split("=", 1) for x in f[2:])["vfio"])
+            sysfs[f[1]] = g.make_sysfs(work, f[1], index)
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "init-nested.sh")) as f:
         init = f.read()
     env = {"LD_PRELOAD": g.HOSTMODEL_LIB, "HOSTMODEL_CONFIG": config_path,
            "HOSTMODEL_TRACE": trace_path}
-    b = g.boot(machine, ["-object", "iommufd,id=iommufd0"] + devices +
-               ["-device", "vfio-pci,iommufd=iommufd0,addr=0x2,sysfsdev=" +
-                sysfsdev], init, work, kernel=kernel, env=env,
+    for bdf, _, opts in vfio:
+        devices = devices + ["-device", f"vfio-pci,iommufd=iommufd0,{opts},"
+                             f"sysfsdev={sysfs[bdf]}"]
+    b = g.boot(machine, ["-object", "iommufd,id=iommufd0"] + devices,
+               init, work, kernel=kernel, env=env,
                extra_append=f"HWRNG_BYTES={HWRNG_BYTES} {append}",
-               extra_files=[g.module(kernel, m) for m in modules])
+               extra_files=[g.module(kernel, m) for m in modules],
+               on_line=on_line)
     b.work = work
     b.trace_path = trace_path
+    b.sysfs = sysfs
     return b, g.read_trace(trace_path)
 
 

@@ -24,6 +24,7 @@ its stage 1 (the model's walk, the guest SMMU driver's events, a read of
 TAP output, one line per check.
 """
 
+import concurrent.futures
 import os
 import sys
 
@@ -68,11 +69,15 @@ def booted(tap, name, b, count):
     return False
 
 
-def accel(tap, kernel):
+def run_accel(kernel):
+    return n.boot(kernel, "accel",
+                  ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
+                  ["virtio-rng"])
+
+
+def accel(tap, kernel, result):
     name = f"linux {kernel}, accel SMMUv3"
-    b, trace = n.boot(kernel, "accel",
-                    ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
-                    ["virtio-rng"])
+    b, trace = result
     if not booted(tap, name, b, 5):
         return
     options = [r for r in trace if r.get("cmd") == "IOMMU_OPTION" and
@@ -96,12 +101,16 @@ def accel(tap, kernel):
     check_rng_and_msis(tap, name, b, trace)
 
 
-def virtio_iommu(tap, kernel):
+def run_virtio_iommu(kernel):
+    return n.boot(kernel, "virtio-iommu",
+                  ["-device", "virtio-iommu-pci",
+                   "-trace", "virtio_iommu_fill_resv_property"],
+                  ["virtio-iommu", "virtio-rng"])
+
+
+def virtio_iommu(tap, kernel, result):
     name = f"linux {kernel}, virtio-iommu"
-    b, trace = n.boot(kernel, "virtio-iommu",
-                    ["-device", "virtio-iommu-pci",
-                     "-trace", "virtio_iommu_fill_resv_property"],
-                    ["virtio-iommu", "virtio-rng"])
+    b, trace = result
     if not booted(tap, name, b, 3):
         return
     # QEMU's trace (stderr, in the console log): what PROBE answered for
@@ -121,13 +130,17 @@ def virtio_iommu(tap, kernel):
     check_rng_and_msis(tap, name, b, trace)
 
 
-def negative(tap, kernel):
+def run_negative(kernel):
     """The same accel boot with the window left out of the IORT."""
+    return n.boot(kernel, "no-rmr",
+                  ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
+                  ["virtio-rng"], machine=MACHINE + ",x-msi-window-rmr=off",
+                  append="HWRNG_TIMEOUT=8")
+
+
+def negative(tap, kernel, result):
     name = f"linux {kernel}, accel SMMUv3 without RMR"
-    b, trace = n.boot(kernel, "no-rmr",
-                    ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
-                    ["virtio-rng"], machine=MACHINE + ",x-msi-window-rmr=off",
-                    append="HWRNG_TIMEOUT=8")
+    b, trace = result
     if not booted(tap, name, b, 4):
         return
     rev, rmrs = n.rmr_nodes(b)
@@ -162,6 +175,7 @@ def negative(tap, kernel):
 
 def main():
     tap = g.Tap()
+    jobs = []
     for kernel in g.KERNELS:
         lacking = n.missing(kernel)
         if lacking:
@@ -169,9 +183,13 @@ def main():
                      "missing " + ", ".join(lacking) +
                      " (run 'make guest' and 'make build')")
             continue
-        accel(tap, kernel)
-        negative(tap, kernel)
-        virtio_iommu(tap, kernel)
+        jobs += [(kernel, run_accel, accel), (kernel, run_negative, negative),
+                 (kernel, run_virtio_iommu, virtio_iommu)]
+    # two boots at a time: the machine has two cores
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(run, kernel) for kernel, run, _ in jobs]
+        for (kernel, _, check), fut in zip(jobs, futures):
+            check(tap, kernel, fut.result())
     return tap.done()
 
 
