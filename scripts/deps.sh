@@ -20,7 +20,22 @@ PACKAGES=(
     apt dpkg debian-archive-keyring ca-certificates
     # firmware for tests: option ROMs and the AAVMF/QEMU_EFI images
     ipxe-qemu qemu-efi-aarch64
+    # libvirt drives the built emulator in tests/guest/test-libvirt.py,
+    # through its embedded QEMU driver (no daemon)
+    libvirt-daemon-driver-qemu python3-libvirt
 )
+
+# libvirt's QEMU driver names the account "libvirt-qemu" (group
+# "libvirt-qemu") before it reads qemu.conf, and fails without it; Debian's
+# libvirt-daemon-system creates it with the daemon's services, which the
+# tests do not need.  Create it the same way, once.
+ensure_libvirt_account() {
+    getent group libvirt-qemu >/dev/null ||
+        as_root groupadd --system libvirt-qemu
+    getent passwd libvirt-qemu >/dev/null ||
+        as_root useradd --system --no-create-home --home-dir /var/lib/libvirt \
+            --shell /usr/sbin/nologin -g libvirt-qemu libvirt-qemu
+}
 
 # Pinned trixie packages: name=version sha256.
 TRIXIE=(
@@ -75,3 +90,4 @@ fi
 meson_version=$(meson --version 2>/dev/null || echo 0)
 dpkg --compare-versions "$meson_version" ge 1.5 ||
     die "meson $meson_version is older than QEMU 10.2 needs (1.5)"
+ensure_libvirt_account
