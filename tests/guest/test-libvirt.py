@@ -16,7 +16,9 @@ installed (make deps installs both).  TAP output.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 from xml.sax.saxutils import quoteattr
 
@@ -91,8 +93,10 @@ def domain_xml(work, initrd, sysfsdev, console, config, trace):
 
 def run(libvirt, tap):
     work = n.workdir(KERNEL, "libvirt")
-    root = os.path.join(work, "libvirt")
-    os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+    os.makedirs(work, exist_ok=True)
+    # libvirt's sockets live below its root: keep the path short
+    root = tempfile.mkdtemp(prefix="nmsi-libvirt-")
+    os.makedirs(os.path.join(root, "etc"))
     with open(os.path.join(root, "etc", "qemu.conf"), "w") as f:
         f.write(QEMU_CONF)
     config = os.path.join(work, "hostmodel.conf")
@@ -127,9 +131,12 @@ def run(libvirt, tap):
         tap.ok(False, "libvirt starts the built QEMU from the domain XML",
                str(e))
         conn.close()
+        shutil.rmtree(root, ignore_errors=True)
         return None, []
     tap.ok(True, "libvirt starts the built QEMU from the domain XML")
-    # the guest powers off when it is done; libvirt reports the stop
+    # the guest powers off when it is done; libvirt reports the stop.  A
+    # 1 s timer wakes the loop, so that a hung guest meets the deadline.
+    libvirt.virEventAddTimeout(1000, lambda timer, opaque: None, None)
     while not stopped and time.monotonic() - start < TIMEOUT:
         libvirt.virEventRunDefaultImpl()
     if not stopped:
@@ -139,9 +146,12 @@ def run(libvirt, tap):
     with open(console, errors="replace") as f:
         text = f.read().replace("\r", "")
     b = g.Boot([], text, 0 if stopped else None, seconds, not stopped)
-    print(f"# libvirt: {seconds:.1f} s; domain XML, console log and model "
-          f"trace in {work}; libvirt's QEMU log in "
-          f"{root}/log/qemu/{NAME}.log")
+    log = os.path.join(root, "log", "qemu", f"{NAME}.log")
+    if os.path.exists(log):
+        shutil.copy(log, os.path.join(work, "qemu.log"))
+    shutil.rmtree(root, ignore_errors=True)
+    print(f"# libvirt: {seconds:.1f} s; domain XML, console log, libvirt's "
+          f"QEMU log and the model trace in {work}")
     return b, g.read_trace(trace_path)
 
 
