@@ -116,22 +116,27 @@ def translations(story, trace, nested_walks):
                (" in two stages" if nested_walks else ""), lines)
 
 
-def print_argv(b):
-    argv = [os.path.basename(b.argv[0])] + b.argv[1:]
-    print("  QEMU: " + " ".join(argv))
-
-
-def scenario_accel(story):
-    devices = ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"]
-    b, trace = n.boot(KERNEL, "accel", devices, ["virtio-rng"],
-                      workroot=WORK)
-    print_argv(b)
+def start(story, tag, devices, modules):
+    """Boot, print the command line; (Boot, trace), or None if the guest
+    did not report."""
+    b, trace = n.boot(KERNEL, tag, devices, modules, workroot=WORK)
+    print("  QEMU: " + " ".join([os.path.basename(b.argv[0])] + b.argv[1:]))
     if not b.completed:
         story.step(False, f"the guest booted and reported (console: "
                    f"{b.work}/console.log)", b.tail(10).splitlines())
-        return
+        return None
     print(f"  (guest {b.all('BEGIN')[0]}, boot to poweroff in "
           f"{b.seconds:.1f} s)")
+    return b, trace
+
+
+def scenario_accel(story):
+    booted = start(story, "accel",
+                   ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
+                   ["virtio-rng"])
+    if not booted:
+        return
+    b, trace = booted
     print(f"  The machine's MSI window: 0x{n.WINDOW[0]:08x}-"
           f"0x{n.WINDOW[1]:08x} (-M virt,msi-window=,msi-window-size=)")
     host_side(story, trace)
@@ -157,17 +162,13 @@ def scenario_accel(story):
 
 
 def scenario_virtio_iommu(story):
-    devices = ["-device", "virtio-iommu-pci",
-               "-trace", "virtio_iommu_fill_resv_property"]
-    b, trace = n.boot(KERNEL, "virtio-iommu", devices,
-                      ["virtio-iommu", "virtio-rng"], workroot=WORK)
-    print_argv(b)
-    if not b.completed:
-        story.step(False, f"the guest booted and reported (console: "
-                   f"{b.work}/console.log)", b.tail(10).splitlines())
+    booted = start(story, "virtio-iommu",
+                   ["-device", "virtio-iommu-pci",
+                    "-trace", "virtio_iommu_fill_resv_property"],
+                   ["virtio-iommu", "virtio-rng"])
+    if not booted:
         return
-    print(f"  (guest {b.all('BEGIN')[0]}, boot to poweroff in "
-          f"{b.seconds:.1f} s)")
+    b, trace = booted
     host_side(story, trace)
     probe = f"type=2 start={hex(n.WINDOW[0])} end={hex(n.WINDOW[1])}"
     sent = [ln.strip() for ln in b.console.splitlines()

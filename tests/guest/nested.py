@@ -8,6 +8,7 @@ its function through with vfio-pci and the iommufd backend.  The guest's
 trace says what the host did.
 """
 
+import concurrent.futures
 import os
 
 import guestlib as g
@@ -123,3 +124,33 @@ def missing(kernel, modules=("virtio-rng", "virtio-iommu")):
     return lacking
 
 
+
+
+def faults(trace):
+    """The model's records of anything that went wrong: host events,
+    walks and DMA that did not translate (a walk that ends at the ITS
+    doorbell is an MSI write, not a fault)."""
+    return [r for r in trace if r["kind"] == "event-host" or
+            (r["kind"] in ("walk", "dma") and
+             r.get("result") not in ("ok", "doorbell"))]
+
+
+def booted(tap, name, b, count):
+    """Report the boot; on failure, fail the COUNT checks that follow."""
+    print(f"# {name}: boot took {b.seconds:.1f} s; console log in "
+          f"{b.work}/console.log, model trace in {b.trace_path}")
+    if tap.ok(b.completed, f"{name}: guest boots and reports",
+              f"timed out: {b.timed_out}, exit: {b.returncode}\n{b.tail()}"):
+        return True
+    for _ in range(count):
+        tap.ok(False, f"{name}: (no guest report)")
+    return False
+
+
+def run_jobs(tap, jobs):
+    """Run the boots of JOBS, (kernel, run, check) triples, two at a time
+    (the machine has two cores), then their checks in order."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(run, kernel) for kernel, run, _ in jobs]
+        for (kernel, _, check), fut in zip(jobs, futures):
+            check(tap, kernel, fut.result())

@@ -24,7 +24,6 @@ its stage 1 (the model's walk, the guest SMMU driver's events, a read of
 TAP output, one line per check.
 """
 
-import concurrent.futures
 import os
 import sys
 
@@ -37,10 +36,7 @@ from nested import WINDOW  # noqa: E402
 
 def check_rng_and_msis(tap, name, b, trace):
     data = bytes.fromhex("".join(b.all("HWRNG")))
-    # a walk that ends at the ITS doorbell is an MSI write, not a fault
-    faults = [r for r in trace if r["kind"] == "event-host" or
-              (r["kind"] in ("walk", "dma") and
-               r.get("result") not in ("ok", "doorbell"))]
+    faults = n.faults(trace)
     dma = [r for r in trace if r["kind"] == "dma"]
     tap.ok(len(data) == HWRNG_BYTES and any(data) and dma and not faults,
            f"{name}: guest reads {HWRNG_BYTES} bytes from /dev/hwrng, the "
@@ -57,18 +53,6 @@ def check_rng_and_msis(tap, name, b, trace):
            f"interrupts: {b.all('IRQ')}")
 
 
-def booted(tap, name, b, count):
-    """Report the boot; on failure, fail the COUNT checks that follow."""
-    print(f"# {name}: boot took {b.seconds:.1f} s; console log in "
-          f"{b.work}/console.log, model trace in {b.trace_path}")
-    if tap.ok(b.completed, f"{name}: guest boots and reports",
-              f"timed out: {b.timed_out}, exit: {b.returncode}\n{b.tail()}"):
-        return True
-    for _ in range(count):
-        tap.ok(False, f"{name}: (no guest report)")
-    return False
-
-
 def run_accel(kernel):
     return n.boot(kernel, "accel",
                   ["-device", "arm-smmuv3,primary-bus=pcie.0,accel=on"],
@@ -78,7 +62,7 @@ def run_accel(kernel):
 def accel(tap, kernel, result):
     name = f"linux {kernel}, accel SMMUv3"
     b, trace = result
-    if not booted(tap, name, b, 5):
+    if not n.booted(tap, name, b, 5):
         return
     options = [r for r in trace if r.get("cmd") == "IOMMU_OPTION" and
                r.get("option_id") == n.OPT_SW_MSI_START and r.get("op") == 0]
@@ -111,7 +95,7 @@ def run_virtio_iommu(kernel):
 def virtio_iommu(tap, kernel, result):
     name = f"linux {kernel}, virtio-iommu"
     b, trace = result
-    if not booted(tap, name, b, 3):
+    if not n.booted(tap, name, b, 3):
         return
     # QEMU's trace (stderr, in the console log): what PROBE answered for
     # the device's endpoint (its requester ID, 0x10)
@@ -141,7 +125,7 @@ def run_negative(kernel):
 def negative(tap, kernel, result):
     name = f"linux {kernel}, accel SMMUv3 without RMR"
     b, trace = result
-    if not booted(tap, name, b, 4):
+    if not n.booted(tap, name, b, 4):
         return
     rev, rmrs = n.rmr_nodes(b)
     tap.ok(rev == 3 and not rmrs and not n.resv_line(b, "direct-relaxable"),
@@ -186,10 +170,7 @@ def main():
         jobs += [(kernel, run_accel, accel), (kernel, run_negative, negative),
                  (kernel, run_virtio_iommu, virtio_iommu)]
     # two boots at a time: the machine has two cores
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(run, kernel) for kernel, run, _ in jobs]
-        for (kernel, _, check), fut in zip(jobs, futures):
-            check(tap, kernel, fut.result())
+    n.run_jobs(tap, jobs)
     return tap.done()
 
 

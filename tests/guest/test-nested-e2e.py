@@ -17,7 +17,6 @@ arm-smmuv3,accel=on:
 Boots run two at a time (the machine has two cores).  TAP output.
 """
 
-import concurrent.futures
 import os
 import sys
 
@@ -35,12 +34,6 @@ device 0000:02:00.0 vfio=4 smmu=smmu1 sid=0x200 function=virtio-rng
 # port's bus 0x11
 TWO_BDFS = ("0000:00:02.0", "0000:11:00.0")
 HOTPLUG_BDF = "0000:01:00.0"    # behind the root port at 00:03.0
-
-
-def faults_of(trace):
-    return [r for r in trace if r["kind"] == "event-host" or
-            (r["kind"] in ("walk", "dma") and
-             r.get("result") not in ("ok", "doorbell"))]
 
 
 def msis_ok(trace, devs=None):
@@ -65,7 +58,7 @@ def run_two(kernel):
 def check_two(tap, kernel, result):
     b, trace = result
     name = f"linux {kernel}, two accel SMMUs"
-    if not booted(tap, name, b, 4):
+    if not n.booted(tap, name, b, 4):
         return
     rev, rmrs = n.rmr_nodes(b)
     tap.ok(rev == 5 and len(rmrs) == 2 and
@@ -84,7 +77,7 @@ def check_two(tap, kernel, result):
            f"{name}: the guest reads both RNGs",
            f"reads: {b.all('RNGREAD')}\ndmesg: {b.all('DMESG')[-10:]}")
     ok, devs = msis_ok(trace)
-    faults = faults_of(trace)
+    faults = n.faults(trace)
     tap.ok(ok and devs == {"0000:01:00.0", "0000:02:00.0"} and not faults,
            f"{name}: both functions' DMA translates and their MSIs arrive "
            "through the window",
@@ -120,7 +113,7 @@ def run_hotplug(kernel):
 def check_hotplug(tap, kernel, result):
     b, trace = result
     name = f"linux {kernel}, hot-plug"
-    if not booted(tap, name, b, 4):
+    if not n.booted(tap, name, b, 4):
         return
     option = [r for r in trace if r.get("cmd") == "IOMMU_OPTION" and
               r.get("option_id") == n.OPT_SW_MSI_START and r.get("op") == 0]
@@ -138,7 +131,7 @@ def check_hotplug(tap, kernel, result):
            "direct-relaxable",
            f"PCI: {b.all('PCI')}\nreserved regions: {b.all('RESV')}")
     data = bytes.fromhex("".join(b.all("HWRNG")))
-    faults = faults_of(trace)
+    faults = n.faults(trace)
     tap.ok(len(data) == n.HWRNG_BYTES and any(data) and not faults,
            f"{name}: the guest reads /dev/hwrng through nested translation",
            f"dd {b.all('HWRNG_RC')}, {len(data)} bytes\n"
@@ -146,18 +139,6 @@ def check_hotplug(tap, kernel, result):
     ok, devs = msis_ok(trace)
     tap.ok(ok, f"{name}: its MSIs arrive through the window",
            f"msi records:\n{g.summary([r for r in trace if r['kind'] == 'msi'])}")
-
-
-def booted(tap, name, b, count):
-    """Report the boot; on failure, fail the COUNT checks that follow."""
-    print(f"# {name}: boot took {b.seconds:.1f} s; console log in "
-          f"{b.work}/console.log, model trace in {b.trace_path}")
-    if tap.ok(b.completed, f"{name}: guest boots and reports",
-              f"timed out: {b.timed_out}, exit: {b.returncode}\n{b.tail()}"):
-        return True
-    for _ in range(count):
-        tap.ok(False, f"{name}: (no guest report)")
-    return False
 
 
 def main():
@@ -172,10 +153,7 @@ def main():
             continue
         jobs += [(kernel, run_two, check_two),
                  (kernel, run_hotplug, check_hotplug)]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(run, kernel) for kernel, run, _ in jobs]
-        for (kernel, _, check), fut in zip(jobs, futures):
-            check(tap, kernel, fut.result())
+    n.run_jobs(tap, jobs)
     return tap.done()
 
 
