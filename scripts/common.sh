@@ -9,6 +9,19 @@ OBJ=$BUILD/obj
 APTDIR=$BUILD/apt
 BASEDIR=$BUILD/base
 GUESTDIR=${NMSI_GUEST_DIR:-$BUILD/guest}
+# NMSI_DOWNLOAD_CACHE: a directory that keeps the sha256-pinned downloads
+# (base, pinned packages, guest packages) across build/ directories and
+# clones; every file taken from it is verified again.  Unset: build/.
+DOWNLOADS=${NMSI_DOWNLOAD_CACHE:-}
+
+# downloads_dir NAME DEFAULT: where pinned downloads of kind NAME live.
+downloads_dir() {
+    if [ -n "$DOWNLOADS" ]; then
+        echo "$DOWNLOADS/$1"
+    else
+        echo "$2"
+    fi
+}
 
 # The pinned base: Debian source package qemu 1:10.2.2+ds-1.
 QEMU_SRC_PKG=qemu

@@ -43,8 +43,11 @@ TRIXIE=(
     "python3-pycotap=1.3.1-2" 7e8dbf3ac06434275a461d0de79792e2b80126febc53866c89027adde5192ac9
 )
 
+# The installed version of a package, or nothing.  Always succeeds:
+# dpkg-query fails for a package it has never seen, and under pipefail that
+# would end the script at the first 'have=$(...)' without a word.
 installed_version() {
-    dpkg-query -W -f '${db:Status-Abbrev} ${Version}\n' "$1" 2>/dev/null |
+    { dpkg-query -W -f '${db:Status-Abbrev} ${Version}\n' "$1" 2>/dev/null || true; } |
         awk '$1 == "ii" { print $2 }'
 }
 
@@ -74,11 +77,12 @@ while [ $# -ge 2 ]; do
 done
 if [ "${#stale[@]}" -gt 0 ]; then
     . "$(dirname "$0")/apt-private.sh"
-    apt_private_download "$BUILD/debs" "${TRIXIE[@]}"
+    debs=$(downloads_dir debs "$BUILD/debs")
+    apt_private_download "$debs" "${TRIXIE[@]}"
     files=()
     set -- "${TRIXIE[@]}"
     while [ $# -ge 2 ]; do
-        files+=("$(find_pinned "$BUILD/debs" "${1%%=*}" "$2")")
+        files+=("$(find_pinned "$debs" "${1%%=*}" "$2")")
         shift 2
     done
     note "installing from trixie: ${files[*]##*/}"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fetch the pinned base (Debian source package qemu 1:10.2.2+ds-1) into
-# build/base, verified by sha256.  Looks in $QEMU_BASE_CACHE first, then
-# downloads with apt's source download through the private apt config.
+# build/base, verified by sha256.  Looks in $QEMU_BASE_CACHE and the
+# download cache (NMSI_DOWNLOAD_CACHE) first, then downloads with apt's
+# source download through the private apt config (and keeps a copy in the
+# download cache).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/apt-private.sh"
@@ -15,20 +17,22 @@ have_all() {
 
 have_all && exit 0
 
-if [ -n "${QEMU_BASE_CACHE:-}" ]; then
+# Directories that may hold the files: QEMU_BASE_CACHE, the download cache.
+cached=$(downloads_dir base "")
+for dir in ${QEMU_BASE_CACHE:+"$QEMU_BASE_CACHE"} ${cached:+"$cached"}; do
     for f in "$QEMU_ORIG:$QEMU_ORIG_SHA256" "$QEMU_DEBIAN:$QEMU_DEBIAN_SHA256"; do
         name=${f%%:*} sum=${f#*:}
         sha256_ok "$BASEDIR/$name" "$sum" && continue
-        if sha256_ok "$QEMU_BASE_CACHE/$name" "$sum"; then
-            note "taking $name from $QEMU_BASE_CACHE"
-            cp "$QEMU_BASE_CACHE/$name" "$BASEDIR/$name.tmp"
+        if sha256_ok "$dir/$name" "$sum"; then
+            note "taking $name from $dir"
+            cp "$dir/$name" "$BASEDIR/$name.tmp"
             mv "$BASEDIR/$name.tmp" "$BASEDIR/$name"
-        elif [ -e "$QEMU_BASE_CACHE/$name" ]; then
-            note "ignoring $QEMU_BASE_CACHE/$name: its sha256 is not the pinned $sum"
+        elif [ -e "$dir/$name" ]; then
+            note "ignoring $dir/$name: its sha256 is not the pinned $sum"
         fi
     done
     have_all && exit 0
-fi
+done
 
 apt_private_update
 note "downloading source package $QEMU_SRC_PKG $QEMU_SRC_VERSION"
@@ -55,3 +59,10 @@ done
 rm -rf "$dl"
 have_all
 note "base verified in $BASEDIR"
+if [ -n "$cached" ]; then
+    mkdir -p "$cached"
+    for name in "$QEMU_ORIG" "$QEMU_DEBIAN"; do
+        cp "$BASEDIR/$name" "$cached/$name.tmp" && mv "$cached/$name.tmp" "$cached/$name" ||
+            note "warning: could not keep $name in $cached"
+    done
+fi

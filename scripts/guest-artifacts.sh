@@ -6,14 +6,15 @@
 #   build/guest/linux-7.2/vmlinuz    Debian's 7.2 kernel (sid)
 #   build/guest/pkg/linux-7.2-modules  its modules package, unpacked
 #   build/guest/busybox              a static arm64 busybox
-# The .debs are cached in $GUEST_CACHE (default build/guest/debs), so a second
-# run downloads nothing.
+# The .debs are cached in $GUEST_CACHE (default: guest/ of
+# NMSI_DOWNLOAD_CACHE, else build/guest/debs), so a second run downloads
+# nothing.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/apt-private.sh"
 
 LIST=$TOP/tests/guest/artifacts.list
-DEBS=${GUEST_CACHE:-$GUESTDIR/debs}
+DEBS=${GUEST_CACHE:-$(downloads_dir guest "$GUESTDIR/debs")}
 
 pins=()
 while read -r spec sum; do
