@@ -7,7 +7,7 @@ PYTHON := /usr/bin/python3
 # The steps share build/ (one apt configuration, one tree): never in parallel.
 .NOTPARALLEL:
 
-.PHONY: all build deps base tree export check-series check-bisect guest check demo bench help
+.PHONY: all build deps base tree export check-series check-bisect guest check check-fresh demo bench help
 
 all: build
 
@@ -17,7 +17,8 @@ help:
 	@echo "make tree          create build/src: base (tag 'base') + patches/"
 	@echo "make               build build/obj/qemu-system-aarch64 and the qtests"
 	@echo "make guest         download and unpack the pinned arm64 guest packages"
-	@echo "make check         build what is missing, run every test"
+	@echo "make check         install and build what is missing, run every test"
+	@echo "make check-fresh   what CI runs: the README's commands on a fresh Debian root"
 	@echo "make demo          set everything up and run the main job"
 	@echo "make bench         print invalidation figures: accel SMMUv3 vs emulated"
 	@echo "make export        rewrite patches/ from build/src (base..HEAD)"
@@ -49,11 +50,15 @@ guest:
 	@scripts/guest-artifacts.sh
 
 # A build or download failure still ends with the summary line.
-check:
+check: deps
 	@scripts/build.sh && scripts/guest-artifacts.sh || \
 	    { echo "make check: building or fetching what the tests need failed"; \
 	      echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 	@$(PYTHON) scripts/check.py
+
+# CI: a fresh Debian 12 root, the README's commands in it (needs root)
+check-fresh:
+	@scripts/check-fresh.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory build guest

@@ -5,7 +5,10 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 # The qtests make check runs (its list of suites is the one place to add one).
-TEST_TARGETS=${TEST_TARGETS:-$(/usr/bin/python3 "$TOP/scripts/check.py" --list-targets)}
+if [ -z "${TEST_TARGETS:-}" ]; then
+    TEST_TARGETS=$(/usr/bin/python3 "$TOP/scripts/check.py" --list-targets) ||
+        die "scripts/check.py --list-targets failed (its error is above)"
+fi
 
 if [ -e "$SRC/.git" ]; then
     [ -n "${NMSI_NO_SERIES_CHECK:-}" ] ||
@@ -31,13 +34,14 @@ command -v meson >/dev/null || die "meson missing: run 'make deps'"
 # configs/devices/aarch64-softmmu/.
 DEVICES=$BUILD/devices/virt-only.mak
 mkdir -p "${DEVICES%/*}"
+boards=$(sed -n 's/^# *\(CONFIG_[A-Z0-9_]*\)=n$/\1=n/p' \
+             "$SRC/configs/devices/arm-softmmu/default.mak" \
+             "$SRC/configs/devices/aarch64-softmmu/default.mak") ||
+    die "cannot read the board list from $SRC/configs/devices/*/default.mak"
 {
     echo "# Written by scripts/build.sh: the virt board and no other."
-    sed -n 's/^# *\(CONFIG_[A-Z0-9_]*\)=n$/\1=n/p' \
-        "$SRC/configs/devices/arm-softmmu/default.mak" \
-        "$SRC/configs/devices/aarch64-softmmu/default.mak" |
-        grep -v -E '^CONFIG_(ARM_VIRT|PCI_DEVICES|I2C_DEVICES|TEST_DEVICES)=' |
-        sort -u
+    echo "$boards" | grep -v -E '^CONFIG_(ARM_VIRT|PCI_DEVICES|I2C_DEVICES|TEST_DEVICES)=' |
+        sort -u || true
 } > "$DEVICES.new"
 cmp -s "$DEVICES.new" "$DEVICES" && rm "$DEVICES.new" || mv "$DEVICES.new" "$DEVICES"
 
@@ -75,7 +79,11 @@ fi
 targets=(qemu-system-aarch64 pc-bios/edk2-aarch64-code.fd pc-bios/edk2-arm-vars.fd)
 # regenerate build.ninja first if meson files changed, so the query below
 # sees this tree's targets, not the last tree's
-ninja -C "$OBJ" build.ninja >/dev/null
+ninja -C "$OBJ" build.ninja >"$OBJ/regenerate.log" 2>&1 || {
+    tail -n 30 "$OBJ/regenerate.log" >&2
+    die "regenerating $OBJ/build.ninja failed (meson files of build/src?);" \
+        "log: $OBJ/regenerate.log"
+}
 for t in $TEST_TARGETS; do
     # a prefix of the series (make check-bisect) may not define it yet
     if ninja -C "$OBJ" -t query "$t" >/dev/null 2>&1; then
@@ -85,4 +93,5 @@ for t in $TEST_TARGETS; do
     fi
 done
 note "building ${targets[*]}"
-ninja -C "$OBJ" -j"$(nproc)" "${targets[@]}"
+ninja -C "$OBJ" -j"$(nproc)" "${targets[@]}" ||
+    die "the build failed: the compiler's errors are above (build dir $OBJ)"

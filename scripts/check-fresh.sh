@@ -96,6 +96,11 @@ suite=${VERSION_CODENAME:-}
 [ -n "$suite" ] || die "/etc/os-release names no VERSION_CODENAME"
 
 # --- cleanup, also on failure or interruption -----------------------------
+# Mount points under the root as this namespace sees them (awk reads all
+# of findmnt's output: 'grep -q' would stop early and fail the pipeline).
+mounts_under_root() {
+    findmnt -rn -o TARGET | awk -v p="$ROOT/" 'index($0, p) == 1' || true
+}
 ns_pid=
 cleanup() {
     local rc=$?
@@ -106,7 +111,7 @@ cleanup() {
         wait "$ns_pid" 2>/dev/null || true
     fi
     # The mounts live in the namespace only: here ROOT holds none of them.
-    if findmnt -rn -o TARGET | grep -q -F "$ROOT/"; then
+    if [ -n "$(mounts_under_root)" ]; then
         note "mounts remain under $ROOT; not removing it (umount -R them, then rm -rf it)"
     elif [ -d "$ROOT" ]; then
         rm -rf --one-file-system "$ROOT"
@@ -117,7 +122,7 @@ trap cleanup EXIT
 trap 'note "interrupted"; exit 130' INT TERM HUP
 
 if [ -e "$ROOT" ]; then
-    findmnt -rn -o TARGET | grep -q -F "$ROOT/" &&
+    [ -z "$(mounts_under_root)" ] ||
         die "mounts remain under $ROOT from an earlier run: umount -R them first"
     rm -rf --one-file-system "$ROOT"
 fi

@@ -20,7 +20,8 @@ if ! diff -r -q "$tmp/patches" "$tmp/src" >/dev/null; then
     note "run 'make export' (build/src is newer) or 'make tree' (patches/ is newer)"
     rc=1
 fi
-dirty=$(git -C "$SRC" status --porcelain --untracked-files=normal)
+dirty=$(git -C "$SRC" status --porcelain --untracked-files=normal) ||
+    die "git status in $SRC failed (see above)"
 if [ -n "$dirty" ]; then
     note "build/src has uncommitted changes that no patch holds:"
     echo "$dirty" | head -n 20 >&2

@@ -117,6 +117,10 @@ def suites():
         out.append({"name": "checkpatch",
                     "cmd": [sys.executable, os.path.join(TOP, "scripts", "checkpatch-series.py")],
                     "cwd": TOP, "env": {}, "timeout": 600})
+    out.append({"name": "scripts",
+                "cmd": [sys.executable,
+                        os.path.join(TOP, "tests", "scripts", "test-scripts.py")],
+                "cwd": TOP, "env": {}, "timeout": 300})
     out.append(qtest("bios-tables-test", "/aarch64/acpi", 900, KNOWN_SKIPS))
     out.append(qtest("qos-test", "/aarch64/virt/generic-pcihost/"
                      "pci-bus-generic/pci-bus/virtio-iommu-pci", 300))

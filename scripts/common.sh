@@ -32,6 +32,22 @@ QEMU_DEBIAN=qemu_10.2.2+ds-1.debian.tar.xz
 QEMU_DEBIAN_SHA256=ddf75aceab4f8f77374f3cb34fc97b41514895aeb293ce8b2ddd5e072bb0f5c0
 QEMU_TOPDIR=qemu-10.2.2
 
+# A safety net under 'set -e': a command that fails where no explicit
+# check ('|| die ...') stands says which one, where, and with what status,
+# instead of ending the script without a word.  -E carries the trap into
+# functions, command substitutions and subshells.
+set -E
+trap 'on_error "$?" "${BASH_SOURCE[0]:-$0}" "$LINENO" "$BASH_COMMAND"' ERR
+on_error() {
+    # once, from the script's own shell (not again from each subshell)
+    [ "$BASH_SUBSHELL" = 0 ] || return 0
+    printf '%s: error: %s:%s: command failed with status %s: %s\n' \
+        "${0##*/}" "${2#"$TOP"/}" "$3" "$1" "$4" >&2
+    printf '%s: the messages above say why; if none does, this is a bug in' \
+        "${0##*/}" >&2
+    printf ' the script: report the line above\n' >&2
+}
+
 die() {
     printf '%s: error: %s\n' "${0##*/}" "$*" >&2
     exit 1

@@ -16,6 +16,10 @@ PACKAGES=(
     gcc make ninja-build pkgconf python3 python3-venv python3-setuptools
     libglib2.0-dev libfdt-dev zlib1g-dev ccache git bzip2 xz-utils
     device-tree-compiler perl
+    # tests/scripts: the project's own shell scripts
+    shellcheck
+    # this script's own tools: groupadd and useradd (below), awk
+    passwd mawk
     # fetching Debian packages (source and binary) with apt
     apt dpkg debian-archive-keyring ca-certificates
     # firmware for tests: option ROMs and the AAVMF/QEMU_EFI images
@@ -82,7 +86,9 @@ if [ "${#stale[@]}" -gt 0 ]; then
     files=()
     set -- "${TRIXIE[@]}"
     while [ $# -ge 2 ]; do
-        files+=("$(find_pinned "$debs" "${1%%=*}" "$2")")
+        f=$(find_pinned "$debs" "${1%%=*}" "$2") ||
+            die "no .deb of ${1%%=*} with sha256 $2 in $debs"
+        files+=("$f")
         shift 2
     done
     note "installing from trixie: ${files[*]##*/}"

@@ -26,7 +26,8 @@ apt_private_download "$DEBS" "${pins[@]}"
 unpack() {
     # unpack NAME SHA256 DIR: extract the pinned .deb of NAME into DIR once.
     local deb
-    deb=$(find_pinned "$DEBS" "$1" "$2")
+    deb=$(find_pinned "$DEBS" "$1" "$2") ||
+        die "no .deb of $1 with sha256 $2 in $DEBS"
     if [ ! -f "$3/.from" ] || [ "$(cat "$3/.from")" != "$2" ]; then
         rm -rf "$3"
         mkdir -p "$3"

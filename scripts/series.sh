@@ -9,7 +9,8 @@ COVER_TEXT=$TOP/docs/cover-letter.txt
 series_export() {
     local out=$1 n subject head=${SERIES_HEAD:-HEAD}
     mkdir -p "$out"
-    n=$(git -C "$SRC" rev-list --count "base..$head")
+    n=$(git -C "$SRC" rev-list --count "base..$head") ||
+        die "$SRC: cannot list base..$head (no tag 'base'? run 'make tree')"
     [ "$n" -gt 0 ] || return 0
     # Only build/src's own config counts: a developer's global settings
     # (diff.algorithm, format.*, color.ui, ...) would change the bytes.

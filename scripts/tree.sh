@@ -33,7 +33,8 @@ if [ -e "$SRC/.git" ]; then
         [ ! -e "$(git -C "$SRC" rev-parse --git-path "$op")" ] ||
             die "$SRC has a git operation in progress ($op); finish or abort it first"
     done
-    dirty=$(git -C "$SRC" status --porcelain --untracked-files=normal)
+    dirty=$(git -C "$SRC" status --porcelain --untracked-files=normal) ||
+        die "git status in $SRC failed (see above)"
     [ -z "$dirty" ] ||
         die "$SRC has uncommitted changes; commit them (and 'make export')" \
             "or stash them first:"$'\n'"$dirty"
@@ -45,7 +46,7 @@ if [ -e "$SRC/.git" ]; then
     held=yes
     for head in HEAD refs/heads/series; do
         git -C "$SRC" rev-parse -q --verify "$head" >/dev/null || continue
-        rm -rf "$tmp/$head"
+        rm -rf "${tmp:?}/$head"
         SERIES_HEAD=$head series_export "$tmp/$head"
         mapfile -t theirs < <(series_files "$tmp/$head")
         for f in "${theirs[@]}"; do

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the fact-gathering guest: prints what the guest kernel sees of its
 # IOMMUs, PCI devices, IOMMU groups, reserved regions and IORT as '@@' lines,
 # then powers off.  The host side (guestlib.py) parses them.

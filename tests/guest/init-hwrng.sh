@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the hardware-RNG guest: loads virtio-rng from the initramfs, prints
 # the PCI and virtio devices with their drivers and the hw_random state, reads
 # HWRNG_BYTES bytes from /dev/hwrng, prints them as '@@' lines, then powers

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the nested-translation guest: loads virtio-rng from the
 # initramfs, prints the IOMMUs, the PCI devices with their drivers and IOMMU
 # groups, each group's reserved regions and the IORT, reads HWRNG_BYTES
@@ -66,6 +67,7 @@ else
     echo "@@HWRNG_RC no /dev/hwrng"
 fi
 # with several hardware RNGs, each in turn: "@@RNGREAD NAME STATUS HEX"
+# shellcheck disable=SC2046 # one word per RNG name
 set -- $(cat $rng/rng_available 2>/dev/null | tr ' ' '\n' | grep -v '^none$')
 if [ $# -gt 1 ]; then
     for r in "$@"; do
