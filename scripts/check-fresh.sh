@@ -161,8 +161,9 @@ script=$ROOT/root/fresh-run.sh
     echo 'cd /root/project || exit 1'
     echo 'rc=0'
     for c in "${COMMANDS[@]}"; do
-        printf 'echo "check-fresh: # %s" >&2\n' "$c"
+        printf 'echo "check-fresh: # %s" >&2; t=$(date +%%s)\n' "$c"
         printf '%s || { r=$?; echo "check-fresh: %s: exit status $r" >&2; [ $rc != 0 ] || rc=$r; }\n' "$c" "$c"
+        printf 'echo "check-fresh: %s took $(($(date +%%s) - t)) s" >&2\n' "$c"
     done
     echo 'exit $rc'
 } > "$script"
