@@ -144,13 +144,13 @@ def scenario_accel(story):
     story.step(rev == 5 and len(rmrs) == 1 and
                rmrs[0]["base"] == n.WINDOW[0],
                f"the guest's IORT (revision {rev}) has an RMR node for it",
-               [f"flags 0x{r['flags']:x} (remapping permitted, "
+               [f"flags 0x{r['flags']:x} (remapping not permitted, "
                 f"Device-nGnRnE), StreamIDs 0x{r['sids'][0]:x}-"
                 f"0x{r['sids'][1]:x} of the SMMU node at offset {r['smmu']}, "
                 f"range 0x{r['base']:x} + 0x{r['length']:x}" for r in rmrs])
     groups = {p.split()[0]: p.split()[-1] for p in b.all("PCI")}
     grp = groups.get(n.GUEST_BDF)
-    story.step(n.resv_line(b, "direct-relaxable"),
+    story.step(n.resv_line(b, "direct"),
                f"the guest lists the window as a reserved region of "
                f"{n.GUEST_BDF} (IOMMU group {grp}):",
                [r.split(None, 1)[1] for r in b.all("RESV")

@@ -9,7 +9,7 @@ libvirt 9.0 does not know <iommu model='smmuv3'><driver accel='on'/>
 device and the machine's MSI window go through <qemu:commandline>, as
 docs/system/arm/smmuv3-accel.rst shows; the host model comes in through
 <qemu:env>.  The guest (Debian's Linux 6.12, UEFI, ACPI) must see the
-window as its device's direct-relaxable region and read /dev/hwrng.
+window as its device's direct region and read /dev/hwrng.
 
 Skips, saying why, when Debian's libvirt or its Python binding is not
 installed (make deps installs both).  TAP output.
@@ -159,7 +159,7 @@ def main():
     tap = g.Tap()
     names = ["libvirt starts the built QEMU from the domain XML",
              "the guest boots and reports",
-             "the guest lists the window as the device's direct-relaxable "
+             "the guest lists the window as the device's direct "
              "region",
              "the guest reads /dev/hwrng through nested translation, MSIs "
              "through the window"]
@@ -185,7 +185,7 @@ def main():
         for nm in names[2:]:
             tap.ok(False, nm, "no guest report")
         return tap.done()
-    tap.ok(n.resv_line(b, "direct-relaxable"), names[2],
+    tap.ok(n.resv_line(b, "direct"), names[2],
            f"PCI: {b.all('PCI')}\nreserved regions: {b.all('RESV')}")
     data = bytes.fromhex("".join(b.all("HWRNG")))
     msis = [r for r in trace if r["kind"] == "msi"]

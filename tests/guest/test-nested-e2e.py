@@ -7,11 +7,11 @@ arm-smmuv3,accel=on:
 
 - two accel SMMUs on two root buses (pcie.0 and a pxb-pcie), each with
   its own host SMMU and function: two RMR nodes, each function lists the
-  window as direct-relaxable, the guest reads both RNGs, and every MSI
+  window as direct, the guest reads both RNGs, and every MSI
   of both arrives through the window;
 - hot-plug: the guest boots with the SMMU and an empty root port; when
   its /init says it is waiting, the test adds the vfio-pci device over
-  QMP; the guest's pciehp finds it, the window is its direct-relaxable
+  QMP; the guest's pciehp finds it, the window is its direct
   region (the RMR covers the root bus), and its DMA and MSIs work.
 
 Boots run two at a time (the machine has two cores).  TAP output.
@@ -67,8 +67,8 @@ def check_two(tap, kernel, result):
            all(r["base"] == n.WINDOW[0] for r in rmrs),
            f"{name}: two RMR nodes, each for its own root bus and SMMU",
            f"revision {rev}, RMR nodes: {rmrs}")
-    tap.ok(all(n.resv_line(b, "direct-relaxable", bdf) for bdf in TWO_BDFS),
-           f"{name}: both functions list the window as direct-relaxable",
+    tap.ok(all(n.resv_line(b, "direct", bdf) for bdf in TWO_BDFS),
+           f"{name}: both functions list the window as direct",
            f"PCI: {b.all('PCI')}\nreserved regions: {b.all('RESV')}")
     reads = [r.split() for r in b.all("RNGREAD")]
     tap.ok(len(reads) == 2 and
@@ -126,9 +126,9 @@ def check_hotplug(tap, kernel, result):
            f"QMP: {b.hotplug}\nguest: arrived {b.all('ARRIVED')}, not "
            f"{b.all('NOT_ARRIVED')}\noption {option}, attach {attach}\n"
            f"dmesg: {b.all('DMESG')[-10:]}")
-    tap.ok(n.resv_line(b, "direct-relaxable", HOTPLUG_BDF),
+    tap.ok(n.resv_line(b, "direct", HOTPLUG_BDF),
            f"{name}: the hot-plugged device lists the window as "
-           "direct-relaxable",
+           "direct",
            f"PCI: {b.all('PCI')}\nreserved regions: {b.all('RESV')}")
     data = bytes.fromhex("".join(b.all("HWRNG")))
     faults = n.faults(trace)
