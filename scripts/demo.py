@@ -116,10 +116,11 @@ def translations(story, trace, nested_walks):
                (" in two stages" if nested_walks else ""), lines)
 
 
-def start(story, tag, devices, modules):
+def start(story, tag, devices, modules, machine=n.MACHINE):
     """Boot, print the command line; (Boot, trace), or None if the guest
     did not report."""
-    b, trace = n.boot(KERNEL, tag, devices, modules, workroot=WORK)
+    b, trace = n.boot(KERNEL, tag, devices, modules, machine=machine,
+                      workroot=WORK)
     print("  QEMU: " + " ".join([os.path.basename(b.argv[0])] + b.argv[1:]))
     if not b.completed:
         story.step(False, f"the guest booted and reported (console: "
@@ -162,10 +163,12 @@ def scenario_accel(story):
 
 
 def scenario_virtio_iommu(story):
+    # behind virtio-iommu the window is opt-in: named on the machine
     booted = start(story, "virtio-iommu",
                    ["-device", "virtio-iommu-pci",
                     "-trace", "virtio_iommu_fill_resv_property"],
-                   ["virtio-iommu", "virtio-rng"])
+                   ["virtio-iommu", "virtio-rng"],
+                   machine=n.MACHINE + f",msi-window=0x{n.WINDOW[0]:x}")
     if not booted:
         return
     b, trace = booted
@@ -207,7 +210,8 @@ vfio-pci; under KVM:
   has none) needs the kernel's own window:
       -M virt,gic-version=3,msi-window=0x08000000
   With virtio-iommu instead: -device virtio-iommu-pci in place of the
-  arm-smmuv3 line (any host IOMMU, no nesting).
+  arm-smmuv3 line (any host IOMMU, no nesting), and the window named with
+  -M virt,...,msi-window=0x0b000000 (behind virtio-iommu it is opt-in).
   docs/system/arm/smmuv3-accel.rst in the series has the libvirt XML.
 The negative control (the window left out of the IORT, MSIs fault) runs
 in 'make check' (tests/guest/test-msi-window.py)."""

@@ -86,10 +86,12 @@ def accel(tap, kernel, result):
 
 
 def run_virtio_iommu(kernel):
+    # behind virtio-iommu the window is opt-in: named on the machine
     return n.boot(kernel, "virtio-iommu",
                   ["-device", "virtio-iommu-pci",
                    "-trace", "virtio_iommu_fill_resv_property"],
-                  ["virtio-iommu", "virtio-rng"])
+                  ["virtio-iommu", "virtio-rng"],
+                  machine=n.MACHINE + f",msi-window=0x{n.WINDOW[0]:x}")
 
 
 def virtio_iommu(tap, kernel, result):
