@@ -32,7 +32,8 @@ command -v meson >/dev/null || die "meson missing: run 'make deps'"
 # (PCI devices, VFIO, IOMMUFD, virtio-iommu, SMMUv3) keeps its defaults.
 # It lives in build/, outside the QEMU tree; configure takes it relative to
 # configs/devices/aarch64-softmmu/.
-DEVICES=$BUILD/devices/virt-only.mak
+DEVICES_NAME=virt-only${NMSI_STUB:+-stub}
+DEVICES=$BUILD/devices/$DEVICES_NAME.mak
 mkdir -p "${DEVICES%/*}"
 boards=$(sed -n 's/^# *\(CONFIG_[A-Z0-9_]*\)=n$/\1=n/p' \
              "$SRC/configs/devices/arm-softmmu/default.mak" \
@@ -42,13 +43,17 @@ boards=$(sed -n 's/^# *\(CONFIG_[A-Z0-9_]*\)=n$/\1=n/p' \
     echo "# Written by scripts/build.sh: the virt board and no other."
     echo "$boards" | grep -v -E '^CONFIG_(ARM_VIRT|PCI_DEVICES|I2C_DEVICES|TEST_DEVICES)=' |
         sort -u || true
+    if [ -n "${NMSI_STUB:-}" ]; then
+        echo "# ... and without iommufd, as on hosts that lack it (the stubs)"
+        echo "CONFIG_IOMMUFD=n"
+    fi
 } > "$DEVICES.new"
 cmp -s "$DEVICES.new" "$DEVICES" && rm "$DEVICES.new" || mv "$DEVICES.new" "$DEVICES"
 
 CONFIGURE_ARGS=(
     --python=/usr/bin/python3
     --target-list=aarch64-softmmu
-    --with-devices-aarch64=../../../../devices/virt-only
+    --with-devices-aarch64=../../../../devices/$DEVICES_NAME
     --disable-download
     --without-default-features
     --disable-docs

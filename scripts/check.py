@@ -19,6 +19,8 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("NMSI_BUILD", os.path.join(TOP, "build"))
 OBJ = os.path.join(BUILD, "obj")
+# the build without iommufd (NMSI_STUB=1 scripts/build.sh)
+STUB_OBJ = os.path.join(BUILD, "obj-stub")
 TMP = os.path.join(BUILD, "tmp")
 
 # With Debian's edk2 (not the one the expected tables were made with), these
@@ -39,7 +41,7 @@ MISMATCH_RE = re.compile(r"Warning! \S+ binary file mismatch\. .*"
                          r"Expected \[aml:[^\]]*/([^/\]]+)\]")
 
 
-def known_diff_checks(binary):
+def known_diff_checks(binary, obj):
     """Run each KNOWN_FIRMWARE_DIFFS case; PASS iff its only mismatching
     expected table is the known one."""
     out = []
@@ -49,7 +51,7 @@ def known_diff_checks(binary):
         scratch = tempfile.mkdtemp(dir=TMP)
         env = dict(os.environ, TMPDIR=scratch, **qtest_env())
         try:
-            r = subprocess.run([binary, "--tap", "-k", "-p", case], cwd=OBJ,
+            r = subprocess.run([binary, "--tap", "-k", "-p", case], cwd=obj,
                                env=env, text=True, errors="replace",
                                stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=300)
@@ -70,41 +72,70 @@ def qtest_env():
     return {"QTEST_QEMU_BINARY": "./qemu-system-aarch64"}
 
 
-def qtest_binary(name):
-    return os.path.join(OBJ, "tests", "qtest", name)
+def qtest_binary(name, obj=OBJ):
+    return os.path.join(obj, "tests", "qtest", name)
 
 
-def qtest(name, prefix, timeout, skips=None):
-    """A qtest binary run on the test cases under PREFIX.  Cases named in
+def qtest(name, prefix, timeout, skips=None, obj=OBJ, only=None):
+    """A qtest binary of build directory OBJ run on the test cases under
+    PREFIX (those matching the regex ONLY, if given).  Cases named in
     SKIPS (path -> reason) are not run and are reported as skipped."""
     def prepare():
-        binary = qtest_binary(name)
-        if not skips:
+        binary = qtest_binary(name, obj)
+        if not skips and not only:
             return [binary, "--tap", "-k", "-r", prefix], []
         # glib's -s skips a whole subtree and /aarch64/acpi/virt is both a
         # case and the parent of the others: list the cases and name each
         # one to run with -p (an exact match).
         env = dict(os.environ, TMPDIR=TMP, **qtest_env())
-        listed = subprocess.run([binary, "-l"], cwd=OBJ, env=env, text=True,
+        listed = subprocess.run([binary, "-l"], cwd=obj, env=env, text=True,
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, timeout=60)
         cases = [c.strip() for c in listed.stdout.splitlines()
-                 if c.startswith(prefix + "/")]
+                 if c.startswith(prefix + "/") and
+                 (not only or re.search(only, c))]
         if listed.returncode != 0 or not cases:
             raise RuntimeError(f"listing the cases failed: {listed.stdout[-500:]}")
         cmd = [binary, "--tap", "-k"]
         pre = []
         for c in cases:
-            if c in skips:
+            if skips and c in skips:
                 pre.append(("SKIP", c, skips[c]))
             else:
                 cmd += ["-p", c]
-        return cmd, pre + known_diff_checks(binary)
-    return {"name": name, "prepare": prepare, "cwd": OBJ, "env": qtest_env(),
-            "timeout": timeout, "targets": [f"tests/qtest/{name}"]}
+        return cmd, pre + (known_diff_checks(binary, obj) if skips else [])
+    return {"name": name, "prepare": prepare, "cwd": obj, "env": qtest_env(),
+            "timeout": timeout, "targets": [f"tests/qtest/{name}"],
+            "obj": obj}
 
 
 HOSTMODEL_LIB = "tests/hostmodel/libqemu-hostmodel.so"
+# Host model kernel profiles besides Linux 7.2's (the default): a kernel
+# whose every nested attach needs a vDEVICE (before the GBPA exception)
+KERNEL_PROFILES = ["nested-needs-vdevice=on"]
+
+
+def stub_suites():
+    """QEMU built without iommufd, as on hosts that lack it: the qtests
+    built there pass, their iommufd cases not registered or skipped; the
+    others are not built at all (meson)."""
+    out = [qtest("bios-tables-test", "/aarch64/acpi/virt", 300,
+                 obj=STUB_OBJ, only=r"/smmuv3"),
+           qtest("qos-test", "/aarch64/virt/generic-pcihost/"
+                 "pci-bus-generic/pci-bus/virtio-iommu-pci", 300,
+                 obj=STUB_OBJ)]
+    for name, prefix in (("vfio-hostmodel-test", "/aarch64/vfio-hostmodel"),
+                         ("smmuv3-accel-test", "/aarch64/smmuv3-accel"),
+                         ("virt-msi-window-test", "/aarch64/virt-msi-window"),
+                         ("virtio-iommu-direct-test",
+                          "/aarch64/virtio-iommu-direct")):
+        suite = qtest(name, prefix, 300, obj=STUB_OBJ)
+        suite["optional"] = "not built without CONFIG_IOMMUFD"
+        out.append(suite)
+    for s in out:
+        s["name"] = "stub/" + s["name"]
+        s.pop("targets")        # scripts/build.sh builds the stub's own
+    return out
 
 
 def suites():
@@ -138,6 +169,13 @@ def suites():
         suite = qtest(name, prefix, 300)
         suite["targets"].append(HOSTMODEL_LIB)
         out.append(suite)
+    # the accel qtests again on the host model's other kernel profiles
+    for profile in KERNEL_PROFILES:
+        suite = qtest("smmuv3-accel-test", "/aarch64/smmuv3-accel", 300)
+        suite["name"] += f" [kernel {profile}]"
+        suite["env"] = dict(suite["env"], QTEST_HOSTMODEL_KERNEL=profile)
+        suite["targets"].append(HOSTMODEL_LIB)
+        out.append(suite)
     for t in sorted(os.listdir(os.path.join(TOP, "tests", "guest"))):
         if t.startswith("test-") and t.endswith(".py"):
             out.append({"name": "guest/" + t[5:-3],
@@ -145,6 +183,7 @@ def suites():
                                 os.path.join(TOP, "tests", "guest", t)],
                         "cwd": TOP, "env": {}, "timeout": 1200,
                         "targets": [HOSTMODEL_LIB]})
+    out += stub_suites()
     only = os.environ.get("CHECK_ONLY")
     if only:
         out = [s for s in out if re.search(only, s["name"])]
@@ -157,6 +196,11 @@ TAP_RE = re.compile(r"^(ok|not ok)\s+(\d+)\s*(?:-\s*)?(.*?)\s*(?:#\s*(SKIP|TODO)
 
 def run_suite(s, counts):
     print(f"=== {s['name']}", flush=True)
+    if s.get("optional") and not os.path.exists(
+            qtest_binary(s["name"].split("/")[-1], s["obj"])):
+        print(f"SKIP {s['name']}: {s['optional']}", flush=True)
+        counts["SKIP"] += 1
+        return
     env = dict(os.environ, TMPDIR=TMP, **s["env"])
     log = os.path.join(BUILD, "check-logs", s["name"].replace("/", "_") + ".log")
     os.makedirs(os.path.dirname(log), exist_ok=True)

@@ -5,7 +5,12 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # NMSI_BUILD: where everything built or downloaded goes (default build/).
 BUILD=${NMSI_BUILD:-$TOP/build}
 SRC=$BUILD/src
-OBJ=$BUILD/obj
+# NMSI_STUB=1: the build without iommufd (what hosts without it get)
+if [ -n "${NMSI_STUB:-}" ]; then
+    OBJ=$BUILD/obj-stub
+else
+    OBJ=$BUILD/obj
+fi
 APTDIR=$BUILD/apt
 BASEDIR=$BUILD/base
 GUESTDIR=${NMSI_GUEST_DIR:-$BUILD/guest}
