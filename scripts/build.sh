@@ -53,7 +53,7 @@ cmp -s "$DEVICES.new" "$DEVICES" && rm "$DEVICES.new" || mv "$DEVICES.new" "$DEV
 CONFIGURE_ARGS=(
     --python=/usr/bin/python3
     --target-list=aarch64-softmmu
-    --with-devices-aarch64=../../../../devices/$DEVICES_NAME
+    "--with-devices-aarch64=../../../../devices/$DEVICES_NAME"
     --disable-download
     --without-default-features
     --disable-docs
