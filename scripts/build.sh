@@ -98,5 +98,8 @@ for t in $TEST_TARGETS; do
     fi
 done
 note "building ${targets[*]}"
+rm -f "$OBJ/.build-ok"
 ninja -C "$OBJ" -j"$(nproc)" "${targets[@]}" ||
     die "the build failed: the compiler's errors are above (build dir $OBJ)"
+# for scripts/check.py: this build is complete
+touch "$OBJ/.build-ok"

@@ -196,6 +196,12 @@ TAP_RE = re.compile(r"^(ok|not ok)\s+(\d+)\s*(?:-\s*)?(.*?)\s*(?:#\s*(SKIP|TODO)
 
 def run_suite(s, counts):
     print(f"=== {s['name']}", flush=True)
+    if s.get("obj") == STUB_OBJ and not os.path.exists(
+            os.path.join(STUB_OBJ, ".build-ok")):
+        print(f"FAIL {s['name']}: the build without iommufd failed or is "
+              f"missing (build/stub-build.log, 'make check-stub')", flush=True)
+        counts["FAIL"] += 1
+        return
     if s.get("optional") and not os.path.exists(
             qtest_binary(s["name"].split("/")[-1], s["obj"])):
         # meson leaves it out of that build, as it should
