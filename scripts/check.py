@@ -110,9 +110,10 @@ def qtest(name, prefix, timeout, skips=None, obj=OBJ, only=None):
 
 
 HOSTMODEL_LIB = "tests/hostmodel/libqemu-hostmodel.so"
-# Host model kernel profiles besides Linux 7.2's (the default): a kernel
-# whose every nested attach needs a vDEVICE (before the GBPA exception)
-KERNEL_PROFILES = ["nested-needs-vdevice=on"]
+# Host model kernel profiles besides Linux 7.2's (the default): the first
+# release with vIOMMUs (QEMU must refuse it: no vEVENTQ) and the first with
+# vEVENTQs (every nested attach needs a vDEVICE there)
+KERNEL_PROFILES = ["release=6.13", "release=6.15"]
 
 
 def stub_suites():
