@@ -124,6 +124,8 @@ def stub_suites():
                  obj=STUB_OBJ, only=r"/smmuv3"),
            qtest("qos-test", "/aarch64/virt/generic-pcihost/"
                  "pci-bus-generic/pci-bus/virtio-iommu-pci", 300,
+                 obj=STUB_OBJ),
+           qtest("smmuv3-s2fwb-test", "/aarch64/smmuv3-s2fwb", 120,
                  obj=STUB_OBJ)]
     for name, prefix in (("vfio-hostmodel-test", "/aarch64/vfio-hostmodel"),
                          ("smmuv3-accel-test", "/aarch64/smmuv3-accel"),
@@ -156,6 +158,7 @@ def suites():
     out.append(qtest("bios-tables-test", "/aarch64/acpi", 900, KNOWN_SKIPS))
     out.append(qtest("qos-test", "/aarch64/virt/generic-pcihost/"
                      "pci-bus-generic/pci-bus/virtio-iommu-pci", 300))
+    out.append(qtest("smmuv3-s2fwb-test", "/aarch64/smmuv3-s2fwb", 120))
     # the host model's own tests, then QEMU's vfio-pci against it
     out.append({"name": "hostmodel",
                 "cmd": [os.path.join(OBJ, "tests", "hostmodel", "test-hostmodel"),
