@@ -24,6 +24,9 @@ PACKAGES=(
     apt dpkg debian-archive-keyring ca-certificates
     # firmware for tests: option ROMs and the AAVMF/QEMU_EFI images
     ipxe-qemu qemu-efi-aarch64
+    # the real-kernel rig (scripts/rig/): cross toolchain, L1's kernel
+    # build, initramfs
+    gcc-aarch64-linux-gnu flex bison libelf-dev bc libssl-dev rsync cpio
     # libvirt drives the built emulator in tests/guest/test-libvirt.py,
     # through its embedded QEMU driver (no daemon)
     libvirt-daemon-driver-qemu python3-libvirt

@@ -43,7 +43,8 @@ class Tap:
 
 def shell_scripts():
     out = []
-    for pat in ("scripts/*.sh", "tests/**/*.sh", ".ci/run"):
+    for pat in ("scripts/*.sh", "scripts/rig/*.sh", "tests/**/*.sh",
+                "tests/rig/l1-init", ".ci/run"):
         for f in sorted(glob.glob(os.path.join(TOP, pat), recursive=True)):
             out.append(f)
     return out
@@ -68,12 +69,14 @@ def check_shellcheck(tap):
 
 
 def check_error_net(tap):
-    for f in sorted(glob.glob(os.path.join(SCRIPTS, "*.sh"))):
+    for f in sorted(glob.glob(os.path.join(SCRIPTS, "*.sh")) +
+                    glob.glob(os.path.join(SCRIPTS, "rig", "*.sh"))):
         text = open(f).read()
         if not re.search(r"^set -e", text, re.M):
             continue
         rel = os.path.relpath(f, TOP)
-        ok = re.search(r'^\. "\$\(dirname "\$0"\)/common\.sh"$', text, re.M)
+        ok = re.search(r'^\. "\$\(dirname "\$0"\)/(\.\./)?common\.sh"$',
+                       text, re.M)
         tap.result(bool(ok), f"{rel} runs under common.sh's error trap",
                    "it uses 'set -e' but does not source scripts/common.sh")
 
