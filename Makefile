@@ -7,7 +7,7 @@ PYTHON := /usr/bin/python3
 # The steps share build/ (one apt configuration, one tree): never in parallel.
 .NOTPARALLEL:
 
-.PHONY: all build deps base tree export check-series check-bisect guest check check-stub check-fresh demo bench help
+.PHONY: all build deps base tree export check-series check-bisect guest rig check check-stub check-fresh demo bench help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make tree          create build/src: base (tag 'base') + patches/"
 	@echo "make               build build/obj/qemu-system-aarch64 and the qtests"
 	@echo "make guest         download and unpack the pinned arm64 guest packages"
+	@echo "make rig           build the real-kernel rig: Linux 7.2 for L1, the series' QEMU for aarch64"
 	@echo "make check         install and build what is missing, run every test"
 	@echo "make check-stub    build without iommufd (as hosts that lack it); its qtests skip cleanly"
 	@echo "make check-fresh   what CI runs: the README's commands on a fresh Debian root"
@@ -50,9 +51,14 @@ check-bisect:
 guest:
 	@scripts/guest-artifacts.sh
 
+# The real-kernel rig's artifacts (docs/testing.md); needs 'make' first
+rig: build
+	@scripts/rig/kernel.sh && scripts/rig/qemu-aarch64.sh
+
 # A build or download failure still ends with the summary line.
 check: deps
-	@scripts/build.sh && scripts/guest-artifacts.sh || \
+	@scripts/build.sh && scripts/guest-artifacts.sh && \
+	    scripts/rig/kernel.sh && scripts/rig/qemu-aarch64.sh || \
 	    { echo "make check: building or fetching what the tests need failed"; \
 	      echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 	@NMSI_STUB=1 scripts/build.sh >build/stub-build.log 2>&1 || \

@@ -187,6 +187,14 @@ def suites():
                                 os.path.join(TOP, "tests", "guest", t)],
                         "cwd": TOP, "env": {}, "timeout": 1200,
                         "targets": [HOSTMODEL_LIB]})
+    # the real-kernel rig: L0 (this QEMU) -> Linux 7.2 -> L2 (docs/testing.md)
+    for t in sorted(os.listdir(os.path.join(TOP, "tests", "rig"))):
+        if t.startswith("test-") and t.endswith(".py"):
+            out.append({"name": "rig/" + t[5:-3],
+                        "cmd": [sys.executable,
+                                os.path.join(TOP, "tests", "rig", t)],
+                        "cwd": TOP, "env": {}, "timeout": 2400,
+                        "targets": []})
     out += stub_suites()
     only = os.environ.get("CHECK_ONLY")
     if only:

@@ -1,0 +1,60 @@
+# shellcheck shell=dash
+# Functions for L1's /rig/run.sh (tests/rig/rig.py writes the run.sh that
+# sources this).  Everything reaches the console: lines of L1 start with
+# "@@L1 ", an L2's own report lines with "@@", each L2 run sits between
+# "@@SCENARIO NAME" and "@@SCENARIO_END NAME rc=N".
+Q=/rig/qemu-system-aarch64
+EFI=/rig/QEMU_EFI.fd
+# the series' traces: iommufd ioctls with their results, the accel SMMU
+TRACES="-trace iommufd_backend_* -trace smmuv3_accel_* -trace vfio_iommufd_*"
+
+say() { echo "@@L1 $*"; }
+
+# to_vfio BDF: hand an L0 function to vfio-pci; says its VFIO cdev
+to_vfio() {
+    d=/sys/bus/pci/devices/$1
+    echo vfio-pci > "$d/driver_override"
+    [ -e "$d/driver" ] && echo "$1" > "$d/driver/unbind"
+    echo "$1" > /sys/bus/pci/drivers_probe
+    v=$(ls "$d/vfio-dev" 2>/dev/null)
+    drv=-
+    [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+    say "vfio $1 ${v:-none} driver $drv group $(basename "$(readlink "$d/iommu_group")")"
+}
+
+# l2 NAME KERNEL MACHINE-OPTIONS APPEND [QEMU ARGS...]: one L2 under KVM,
+# UEFI and ACPI, to its power-off (or 300 s)
+l2() {
+    name=$1 kver=$2 mopts=$3 append=$4
+    shift 4
+    echo "@@SCENARIO $name"
+    # shellcheck disable=SC2086 # TRACES is a list of options
+    timeout 300 "$Q" -M "virt,gic-version=3$mopts" -accel kvm -cpu host \
+        -smp 1 -m 512M -nographic -no-reboot -nic none -bios "$EFI" \
+        -kernel "/rig/l2/$kver/vmlinuz" -initrd "/rig/l2/$kver/initrd.gz" \
+        -append "console=ttyAMA0 panic=-1 $append" $TRACES "$@" 2>&1
+    rc=$?
+    echo "@@SCENARIO_END $name rc=$rc"
+}
+
+# refused NAME MACHINE-OPTIONS [QEMU ARGS...]: QEMU must stop at startup
+refused() {
+    name=$1 mopts=$2
+    shift 2
+    echo "@@SCENARIO $name"
+    timeout 60 "$Q" -M "virt,gic-version=3$mopts" -accel kvm -cpu host \
+        -m 128M -display none -S -monitor none -serial none -nic none "$@" 2>&1
+    rc=$?
+    echo "@@SCENARIO_END $name rc=$rc"
+}
+
+# l1_events TAG: what L1's SMMU driver logged (events, faults) since the
+# last call, each line tagged
+l1_events() {
+    dmesg | grep -iE 'arm-smmu-v3.*(event|fault|unexpected)' > /tmp/ev.all
+    seen=$(cat /tmp/ev.seen 2>/dev/null || echo 0)
+    tail -n +$((seen + 1)) /tmp/ev.all |
+        while IFS= read -r l; do say "smmu-event $1 $l"; done
+    wc -l < /tmp/ev.all > /tmp/ev.seen
+    say "smmu-events-end $1"
+}

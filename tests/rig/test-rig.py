@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""The real-kernel rig in make check: the series on a real Linux 7.2 host.
+
+One L0 boot (tests/rig/rig.py) of L1 (Linux 7.2, iommufd, arm-smmu-v3
+nesting, KVM) runs, for Debian's arm64 6.12 and 7.2 as L2:
+
+- accel: L0's virtio-rng passed through to L2 with arm-smmuv3,accel=on,
+  the machine's window set to Linux 7.2's own (the kernel lacks the
+  proposed SW_MSI option): IORT RMR, the window "direct" for the device,
+  /dev/hwrng through nested translation, its MSIs through KVM's route and
+  L1's ITS, no SMMU event in L1 or L2, the vIOMMU and the guest's STE in
+  QEMU's traces;
+- the negative control x-msi-window-rmr=off: no RMR, the MSI write faults
+  in L2's SMMU driver, no interrupt;
+- the default window on this kernel: QEMU refuses, naming the option.
+
+TAP output.  A missing artifact is a failure: make check builds them.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rig  # noqa: E402
+
+sys.path.insert(0, os.path.join(rig.TOP, "tests", "guest"))
+import guestlib as g  # noqa: E402
+import nested as n  # noqa: E402
+
+WINDOW = (0x08000000, 0x080fffff)
+DOORBELL_IOVA = "0x8000040"
+DEVICES = ("-object iommufd,id=iommufd0 "
+           "-device arm-smmuv3,primary-bus=pcie.0,accel=on "
+           "-device pcie-root-port,id=rp0,chassis=1 "
+           f"-device vfio-pci,host={rig.RNG_BDF},bus=rp0,iommufd=iommufd0")
+GUEST_BDF = "0000:01:00.0"      # behind the root port
+
+
+def run_sh(kernels):
+    lines = [f"to_vfio {rig.RNG_BDF}"]
+    for k in kernels:
+        lines += [
+            f'l2 accel-{k} {k} ",msi-window={rig.KERNEL_WINDOW}" '
+            f'"acpi=force HWRNG_BYTES={rig.HWRNG_BYTES} HWRNG_TIMEOUT=30" '
+            f"{DEVICES}",
+            f"l1_events accel-{k}",
+            f'l2 norm-{k} {k} ",msi-window={rig.KERNEL_WINDOW},'
+            'x-msi-window-rmr=off" '
+            f'"acpi=force HWRNG_BYTES={rig.HWRNG_BYTES} HWRNG_TIMEOUT=10" '
+            f"{DEVICES}",
+        ]
+    lines += [f'refused default-window "" {DEVICES}']
+    return "\n".join(lines) + "\n"
+
+
+def resv(b, kind):
+    groups = {p.split()[0]: p.split()[-1] for p in b.all("PCI")}
+    want = [groups.get(GUEST_BDF), f"0x{WINDOW[0]:016x}",
+            f"0x{WINDOW[1]:016x}", kind]
+    return any(r.split() == want for r in b.all("RESV"))
+
+
+def irq_count(b):
+    """The interrupts of the passed-through virtio device (MSI-X)"""
+    total = 0
+    for line in b.all("IRQ"):
+        f = line.split()
+        if "virtio" in line and len(f) > 2 and f[1].isdigit():
+            total += int(f[1])
+    return total
+
+
+def smmu_events(b):
+    return [d for d in b.all("DMESG")
+            if "arm-smmu-v3" in d and ("event" in d.lower() or
+                                       "F_" in d)]
+
+
+def check_accel(tap, run, k):
+    b = run.get(f"accel-{k}")
+    name = f"rig, L2 linux {k}, accel"
+    if not tap.ok(b is not None and b.completed,
+                  f"{name}: L2 boots under KVM in L1 and reports",
+                  b.tail(30) if b else run.console[-3000:]):
+        for _ in range(5):
+            tap.ok(False, f"{name}: (no L2 report)")
+        return
+    rev, rmrs = n.rmr_nodes(b)
+    tap.ok(rev == 5 and len(rmrs) == 1 and rmrs[0]["base"] == WINDOW[0] and
+           rmrs[0]["flags"] == 0,
+           f"{name}: IORT revision 5 with an RMR for the window, flags 0",
+           f"revision {rev}, RMR nodes {rmrs}")
+    tap.ok(resv(b, "direct"),
+           f"{name}: the device lists the window as direct",
+           f"PCI {b.all('PCI')}\nRESV {b.all('RESV')}")
+    data = bytes.fromhex("".join(b.all("HWRNG")))
+    tap.ok(len(data) == rig.HWRNG_BYTES and any(data),
+           f"{name}: /dev/hwrng reads through nested translation",
+           f"dd {b.all('HWRNG_RC')}, {len(data)} bytes")
+    tap.ok(irq_count(b) > 0,
+           f"{name}: the device's MSIs arrive (KVM's MSI route, L1's ITS)",
+           f"IRQ {b.all('IRQ')}")
+    l1_events = [v for v in run.l1.all("L1")
+                 if v.startswith(f"smmu-event accel-{k} ")]
+    allocs = b.traces("iommufd_backend_alloc_viommu")
+    installs = [t for t in b.traces("smmuv3_accel_install")
+                if "stage-1" in t[1]]
+    tap.ok(not smmu_events(b) and not l1_events and allocs and
+           all(a[1].endswith("(0)") for a in allocs) and installs,
+           f"{name}: no SMMU event in L1 or L2; the vIOMMU and the guest's "
+           "stage-1 STE in QEMU's traces",
+           f"L2 events {smmu_events(b)}\nL1 events {l1_events}\n"
+           f"viommu {allocs}\ninstalls {installs[:3]}")
+
+
+def check_negative(tap, run, k):
+    b = run.get(f"norm-{k}")
+    name = f"rig, L2 linux {k}, x-msi-window-rmr=off"
+    if not tap.ok(b is not None and b.completed,
+                  f"{name}: L2 boots and reports",
+                  b.tail(30) if b else run.console[-3000:]):
+        tap.ok(False, f"{name}: (no L2 report)")
+        return
+    rev, rmrs = n.rmr_nodes(b)
+    data = bytes.fromhex("".join(b.all("HWRNG")))
+    faults = [e for e in smmu_events(b) if DOORBELL_IOVA in e]
+    tap.ok(not rmrs and len(data) < rig.HWRNG_BYTES and faults and
+           irq_count(b) == 0,
+           f"{name}: no RMR; the MSI write faults at the window in L2's "
+           "SMMU driver and no interrupt arrives",
+           f"revision {rev}, RMR {rmrs}; {len(data)} bytes; IRQ "
+           f"{b.all('IRQ')}\nevents {smmu_events(b)}")
+
+
+def check_refused(tap, run):
+    b = run.get("default-window")
+    tap.ok(b is not None and b.returncode == 1 and
+           "lacks IOMMU_OPTION_SW_MSI_START" in b.console and
+           "msi-window=0x8000000" in b.console,
+           "rig: the default window on stock Linux 7.2: QEMU refuses, "
+           "naming the option and the kernel's window",
+           b.console[-2000:] if b else "no such scenario")
+
+
+def main():
+    tap = g.Tap()
+    lacking = rig.missing()
+    if lacking:
+        tap.ok(False, "rig: the rig's artifacts are built",
+               "missing:\n" + "\n".join(lacking))
+        return tap.done()
+    kernels = list(g.KERNELS)
+    run = rig.boot("check", run_sh(kernels), kernels)
+    print(f"# L0 run: {run.seconds:.0f} s wall, status {run.status}; "
+          f"console in {run.log}", flush=True)
+    tap.ok(run.status == 0 and set(run.scenarios) ==
+           {f"{s}-{k}" for s in ("accel", "norm") for k in kernels} |
+           {"default-window"},
+           "rig: L0 boots L1 (Linux 7.2, UEFI, ACPI), which runs every "
+           "scenario and powers off",
+           f"status {run.status}, scenarios {sorted(run.scenarios)}\n"
+           f"{run.output[-1500:]}")
+    for k in kernels:
+        check_accel(tap, run, k)
+        check_negative(tap, run, k)
+    check_refused(tap, run)
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
