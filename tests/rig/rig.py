@@ -117,7 +117,10 @@ def build_l1_initramfs(tag, run_sh, kernels):
     shutil.rmtree(extra, ignore_errors=True)
     rig = os.path.join(extra, "rig")
     os.makedirs(rig)
-    shutil.copy(QEMU_A64, rig)
+    # without its debug information: a third of the size
+    subprocess.run(["aarch64-linux-gnu-strip", "-o",
+                    os.path.join(rig, "qemu-system-aarch64"), QEMU_A64],
+                   check=True)
     shutil.copy(g.UEFI, os.path.join(rig, "QEMU_EFI.fd"))
     shutil.copy(os.path.join(HERE, "l1-lib.sh"), rig)
     for k in kernels:
