@@ -198,7 +198,8 @@ _MODULE_DIRS = {
 MODULES = {"virtio-rng": os.path.join("drivers", "char", "hw_random",
                                       "virtio-rng.ko.xz"),
            "virtio-iommu": os.path.join("drivers", "iommu",
-                                        "virtio-iommu.ko.xz")}
+                                        "virtio-iommu.ko.xz"),
+           "virtio-blk": os.path.join("drivers", "block", "virtio_blk.ko.xz")}
 
 
 def module_path(kernel, name):

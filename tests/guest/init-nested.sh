@@ -6,8 +6,11 @@
 # bytes from /dev/hwrng and prints the interrupts and the kernel's IOMMU
 # messages, all as '@@' lines, then powers off.  The host side
 # (tests/guest/*.py) parses them; HWRNG_BYTES=N comes from the kernel
-# command line, and so do HWRNG_TIMEOUT (seconds, default 30) and WAIT_FOR
-# (a PCI device to wait for, up to 60 s, before looking: hot-plug).
+# command line, and so do HWRNG_TIMEOUT (seconds, default 30), WAIT_FOR
+# (a PCI device to wait for, up to 60 s, before looking: hot-plug),
+# BLK_MIB (write that many MiB of random data to /dev/vda, drop the page
+# cache, read them back and compare) and WAIT_GONE (a PCI device to wait
+# for, up to 60 s, to go away at the end: unplug).
 HWRNG_BYTES=${HWRNG_BYTES:-64}
 HWRNG_TIMEOUT=${HWRNG_TIMEOUT:-30}
 /bin/busybox --install -s /bin
@@ -76,7 +79,35 @@ if [ $# -gt 1 ]; then
         echo "@@RNGREAD $r $? $(od -An -v -tx1 /tmp/r | tr -d ' \n')"
     done
 fi
+if [ -n "$BLK_MIB" ]; then
+    if [ -b /dev/vda ]; then
+        dd if=/dev/urandom of=/tmp/blk.w bs=1M count="$BLK_MIB" 2>/dev/null
+        t0=$(cut -d' ' -f1 /proc/uptime)
+        dd if=/tmp/blk.w of=/dev/vda bs=1M conv=fsync 2>/dev/null
+        echo 3 > /proc/sys/vm/drop_caches
+        dd if=/dev/vda of=/tmp/blk.r bs=1M count="$BLK_MIB" 2>/dev/null
+        t1=$(cut -d' ' -f1 /proc/uptime)
+        if cmp -s /tmp/blk.w /tmp/blk.r; then r=same; else r=differs; fi
+        echo "@@BLK $BLK_MIB $r $t0 $t1"
+        rm -f /tmp/blk.w /tmp/blk.r
+    else
+        echo "@@BLK $BLK_MIB no-/dev/vda"
+    fi
+fi
 grep -iE 'virtio|msi|its' /proc/interrupts | sed 's/^ */@@IRQ /'
+if [ -n "$WAIT_GONE" ]; then
+    echo "@@UNPLUG_WAIT $WAIT_GONE"
+    n=0
+    while [ -e "/sys/bus/pci/devices/$WAIT_GONE" ] && [ $n -lt 600 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    if [ -e "/sys/bus/pci/devices/$WAIT_GONE" ]; then
+        echo "@@NOT_GONE $WAIT_GONE"
+    else
+        echo "@@GONE $WAIT_GONE"
+    fi
+fi
 dmesg | grep -iE 'arm-smmu-v3|virtio_iommu|iommu|virtio|rng|RMR|IORT' | sed 's/^/@@DMESG /'
 echo "@@END"
 poweroff -f

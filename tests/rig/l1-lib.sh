@@ -10,7 +10,8 @@ TRACES="-trace iommufd_backend_* -trace smmuv3_accel_* -trace vfio_iommufd_*"
 
 say() { echo "@@L1 $*"; }
 
-# to_vfio BDF: hand an L0 function to vfio-pci; says its VFIO cdev
+# to_vfio BDF [VAR]: hand an L0 function to vfio-pci; says its VFIO cdev
+# and sets VAR to its name (vfioN)
 to_vfio() {
     d=/sys/bus/pci/devices/$1
     echo vfio-pci > "$d/driver_override"
@@ -20,20 +21,72 @@ to_vfio() {
     drv=-
     [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
     say "vfio $1 ${v:-none} driver $drv group $(basename "$(readlink "$d/iommu_group")")"
+    [ -z "$2" ] || eval "$2=\$v"
 }
 
-# l2 NAME KERNEL MACHINE-OPTIONS APPEND [QEMU ARGS...]: one L2 under KVM,
+# run_l2 KERNEL MACHINE-OPTIONS APPEND [QEMU ARGS...]: one L2 under KVM,
 # UEFI and ACPI, to its power-off (or 300 s)
-l2() {
-    name=$1 kver=$2 mopts=$3 append=$4
-    shift 4
-    echo "@@SCENARIO $name"
+run_l2() {
+    kver=$1 mopts=$2 append=$3
+    shift 3
     # shellcheck disable=SC2086 # TRACES is a list of options
     timeout 300 "$Q" -M "virt,gic-version=3$mopts" -accel kvm -cpu host \
         -smp 1 -m 512M -nographic -no-reboot -nic none -bios "$EFI" \
         -kernel "/rig/l2/$kver/vmlinuz" -initrd "/rig/l2/$kver/initrd.gz" \
         -append "console=ttyAMA0 panic=-1 $append" $TRACES "$@" 2>&1
+}
+
+# l2 NAME KERNEL MACHINE-OPTIONS APPEND [QEMU ARGS...]: a scenario of one
+# L2; redirections on the call (fds for QEMU) apply to it
+l2() {
+    name=$1
+    shift
+    echo "@@SCENARIO $name"
+    run_l2 "$@"
+    echo "@@SCENARIO_END $name rc=$?"
+}
+
+# wait_line TEXT: until L2's output so far has TEXT (up to 300 s)
+wait_line() {
+    n=0
+    until grep -q "$1" /tmp/l2.out; do
+        [ $n -lt 1200 ] || return 1
+        sleep 0.25
+        n=$((n + 1))
+    done
+}
+
+# l2_plug NAME KERNEL MACHINE-OPTIONS APPEND DEVICE [QEMU ARGS...]: an L2
+# whose /init waits for a device (WAIT_FOR= in APPEND): when it says so,
+# "device_add DEVICE,id=plugged" on QEMU's monitor; when it waits for the
+# device to go (WAIT_GONE=), "device_del plugged"
+l2_plug() {
+    name=$1 kver=$2 mopts=$3 append=$4 dev=$5
+    shift 5
+    echo "@@SCENARIO $name"
+    rm -f /tmp/mon.in /tmp/mon.out /tmp/l2.out
+    mkfifo /tmp/mon.in /tmp/mon.out
+    cat /tmp/mon.out > /tmp/mon.log &
+    drain=$!
+    run_l2 "$kver" "$mopts" "$append" -monitor pipe:/tmp/mon "$@" \
+        > /tmp/l2.out &
+    qemu=$!
+    if wait_line "@@WAITING"; then
+        say "monitor: device_add $dev,id=plugged"
+        echo "device_add $dev,id=plugged" > /tmp/mon.in
+    fi
+    if wait_line "@@UNPLUG_WAIT"; then
+        say "monitor: device_del plugged"
+        echo "device_del plugged" > /tmp/mon.in
+    fi
+    wait $qemu
     rc=$?
+    kill $drain 2>/dev/null
+    cat /tmp/l2.out
+    # what the monitor said, without its line editing
+    tr -d '\033\r' < /tmp/mon.log | grep -v '\[K' |
+        sed 's/^/@@L1 monitor-out /'
+    echo
     echo "@@SCENARIO_END $name rc=$rc"
 }
 

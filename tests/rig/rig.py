@@ -49,7 +49,8 @@ def missing():
             "UEFI firmware": g.UEFI, "busybox (make guest)": g.BUSYBOX}
     for k in g.KERNELS:
         need[f"L2 kernel {k} (make guest)"] = g.KERNELS[k]
-        need[f"virtio-rng module of {k}"] = g.module_path(k, "virtio-rng")
+        for m in ("virtio-rng", "virtio-iommu", "virtio-blk"):
+            need[f"{m} module of {k}"] = g.module_path(k, m)
     return [f"{k}: {v}" for k, v in need.items() if not os.path.exists(v)]
 
 
@@ -100,7 +101,7 @@ class Run:
         return self.scenarios.get(name)
 
 
-def l2_initrd(kernel, modules=("virtio-rng",)):
+def l2_initrd(kernel, modules=("virtio-rng", "virtio-iommu", "virtio-blk")):
     """L2's initramfs for KERNEL: tests/guest/init-nested.sh as /init"""
     path = os.path.join(RIG, "l2", kernel, "initrd.gz")
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -18,6 +18,7 @@ TAP output.  A missing artifact is a failure: make check builds them.
 """
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,25 +30,46 @@ import nested as n  # noqa: E402
 
 WINDOW = (0x08000000, 0x080fffff)
 DOORBELL_IOVA = "0x8000040"
-DEVICES = ("-object iommufd,id=iommufd0 "
-           "-device arm-smmuv3,primary-bus=pcie.0,accel=on "
-           "-device pcie-root-port,id=rp0,chassis=1 "
-           f"-device vfio-pci,host={rig.RNG_BDF},bus=rp0,iommufd=iommufd0")
 GUEST_BDF = "0000:01:00.0"      # behind the root port
+BLK_MIB = 16
+ACCEL = ("-object iommufd,id=iommufd0 "
+         "-device arm-smmuv3,primary-bus=pcie.0,accel=on "
+         "-device pcie-root-port,id=rp0,chassis=1")
+DEVICES = f"{ACCEL} -device vfio-pci,host={rig.RNG_BDF},bus=rp0,iommufd=iommufd0"
+MWIN = f",msi-window={rig.KERNEL_WINDOW}"
+RNG = f"acpi=force HWRNG_BYTES={rig.HWRNG_BYTES} HWRNG_TIMEOUT=30"
 
 
 def run_sh(kernels):
-    lines = [f"to_vfio {rig.RNG_BDF}"]
+    lines = [f"to_vfio {rig.RNG_BDF} VFIO_RNG", f"to_vfio {rig.BLK_BDF}"]
     for k in kernels:
         lines += [
-            f'l2 accel-{k} {k} ",msi-window={rig.KERNEL_WINDOW}" '
-            f'"acpi=force HWRNG_BYTES={rig.HWRNG_BYTES} HWRNG_TIMEOUT=30" '
-            f"{DEVICES}",
+            f'l2 accel-{k} {k} "{MWIN}" "{RNG}" {DEVICES}',
             f"l1_events accel-{k}",
-            f'l2 norm-{k} {k} ",msi-window={rig.KERNEL_WINDOW},'
-            'x-msi-window-rmr=off" '
+            f'l2 norm-{k} {k} "{MWIN},x-msi-window-rmr=off" '
             f'"acpi=force HWRNG_BYTES={rig.HWRNG_BYTES} HWRNG_TIMEOUT=10" '
             f"{DEVICES}",
+            # DMA-heavy: L0's virtio-blk, data written and read back
+            f'l2 blk-{k} {k} "{MWIN}" "acpi=force BLK_MIB={BLK_MIB}" '
+            f"{ACCEL} -device vfio-pci,host={rig.BLK_BDF},bus=rp0,"
+            "iommufd=iommufd0",
+            f"l1_events blk-{k}",
+            # virtio-iommu, the window named on the machine (opt-in)
+            f'l2 viommu-{k} {k} "{MWIN}" "{RNG}" '
+            "-object iommufd,id=iommufd0 -device virtio-iommu-pci "
+            f"-device vfio-pci,host={rig.RNG_BDF},iommufd=iommufd0",
+            # as libvirt starts QEMU: descriptors, no sysfs paths
+            f'l2 fds-{k} {k} "{MWIN}" "{RNG}" '
+            "-object iommufd,id=iommufd0,fd=3 "
+            "-device arm-smmuv3,primary-bus=pcie.0,accel=on "
+            "-device pcie-root-port,id=rp0,chassis=1 "
+            "-device vfio-pci,id=hostdev0,fd=4,bus=rp0,iommufd=iommufd0 "
+            '3<>/dev/iommu 4<>"/dev/vfio/devices/$VFIO_RNG"',
+            # hot-plug into the running L2 and out again
+            f'l2_plug plug-{k} {k} "{MWIN}" '
+            f'"{RNG} WAIT_FOR={GUEST_BDF} WAIT_GONE={GUEST_BDF}" '
+            f'"vfio-pci,host={rig.RNG_BDF},bus=rp0,iommufd=iommufd0" {ACCEL}',
+            f"l1_events plug-{k}",
         ]
     lines += [f'refused default-window "" {DEVICES}']
     return "\n".join(lines) + "\n"
@@ -135,6 +157,124 @@ def check_negative(tap, run, k):
            f"{b.all('IRQ')}\nevents {smmu_events(b)}\nfaults {faults}")
 
 
+def booted(tap, name, b, run, count):
+    if tap.ok(b is not None and b.completed, f"{name}: L2 boots and reports",
+              b.tail(30) if b else run.console[-3000:]):
+        return True
+    for _ in range(count):
+        tap.ok(False, f"{name}: (no L2 report)")
+    return False
+
+
+def new_l1_events(run, tag):
+    return [v for v in run.l1.all("L1") if v.startswith(f"smmu-event {tag} ")]
+
+
+def check_blk(tap, run, k):
+    b = run.get(f"blk-{k}")
+    name = f"rig, L2 linux {k}, virtio-blk"
+    if not booted(tap, name, b, run, 1):
+        return
+    blk = [line.split() for line in b.all("BLK")]
+    tap.ok(len(blk) == 1 and blk[0][:2] == [str(BLK_MIB), "same"] and
+           not smmu_events(b) and not new_l1_events(run, f"blk-{k}"),
+           f"{name}: {BLK_MIB} MiB written to L0's disk and read back "
+           "through nested translation, the same data, no SMMU event",
+           f"BLK {b.all('BLK')}\nL2 events {smmu_events(b)}\n"
+           f"L1 events {new_l1_events(run, f'blk-{k}')}")
+
+
+def rng_group(b):
+    """the IOMMU group of the virtio-rng function, wherever it sits"""
+    for p in b.all("PCI"):
+        f = p.split()
+        if len(f) >= 4 and f[1] == "0x1af4:0x1044":
+            return f[0], f[3]
+    return None, None
+
+
+def check_viommu(tap, run, k):
+    b = run.get(f"viommu-{k}")
+    name = f"rig, L2 linux {k}, virtio-iommu"
+    if not booted(tap, name, b, run, 1):
+        return
+    bdf, grp = rng_group(b)
+    # the guest's own ITS doorbell (msi) may split the reserved window
+    resv = any(r.split()[:2] == [grp, f"0x{WINDOW[0]:016x}"] and
+               r.split()[3] == "reserved" for r in b.all("RESV"))
+    data = bytes.fromhex("".join(b.all("HWRNG")))
+    tap.ok(resv and len(data) == rig.HWRNG_BYTES and any(data) and
+           irq_count(b) > 0,
+           f"{name}: the window reserved for the device ({bdf}), "
+           "/dev/hwrng reads, its MSIs arrive",
+           f"PCI {b.all('PCI')}\nRESV {b.all('RESV')}\n{len(data)} bytes, "
+           f"IRQ {b.all('IRQ')}")
+
+
+def check_fds(tap, run, k):
+    b = run.get(f"fds-{k}")
+    name = f"rig, L2 linux {k}, descriptors as libvirt passes them"
+    if not booted(tap, name, b, run, 1):
+        return
+    connects = b.traces("iommufd_backend_connect")
+    data = bytes.fromhex("".join(b.all("HWRNG")))
+    tap.ok(any("fd=3 owned=0" in c[1] for c in connects) and
+           resv(b, "direct") and len(data) == rig.HWRNG_BYTES and
+           irq_count(b) > 0,
+           f"{name}: -object iommufd,fd=3 and vfio-pci,fd=4 opened by the "
+           "launcher: direct window, /dev/hwrng, MSIs",
+           f"connect {connects}\nRESV {b.all('RESV')}\n{len(data)} bytes, "
+           f"IRQ {b.all('IRQ')}")
+
+
+def object_ids(b):
+    """(ids QEMU allocated, ids it freed) from the iommufd traces"""
+    alloc, freed = set(), set()
+    keys = {"iommufd_backend_alloc_hwpt": "out_hwpt",
+            "iommufd_backend_alloc_viommu": "viommu_id",
+            "iommufd_backend_alloc_vdev": "vdev_id",
+            "iommufd_backend_alloc_veventq": "veventq_id",
+            "iommufd_backend_alloc_ioas": "ioas"}
+    for line in b.console.splitlines():
+        for ev, key in keys.items():
+            m = re.search(ev + r"\b.*\b" + key + r"=(\d+)", line)
+            if m and line.rstrip().endswith("(0)"):
+                alloc.add(int(m.group(1)))
+        m = re.search(r"iommufd_backend_free_id\b.*\bid=(\d+) \(0\)", line)
+        if m:
+            freed.add(int(m.group(1)))
+    return alloc, freed
+
+
+def check_plug(tap, run, k):
+    b = run.get(f"plug-{k}")
+    name = f"rig, L2 linux {k}, hot-plug and unplug"
+    if not booted(tap, name, b, run, 2):
+        return
+    data = bytes.fromhex("".join(b.all("HWRNG")))
+    tap.ok(b.all("ARRIVED") and resv(b, "direct") and
+           len(data) == rig.HWRNG_BYTES and irq_count(b) > 0 and
+           not smmu_events(b) and not new_l1_events(run, f"plug-{k}"),
+           f"{name}: device_add while L2 waits: direct window, /dev/hwrng, "
+           "MSIs, no SMMU event",
+           f"arrived {b.all('ARRIVED')} not {b.all('NOT_ARRIVED')}\n"
+           f"RESV {b.all('RESV')}\n{len(data)} bytes, IRQ {b.all('IRQ')}\n"
+           f"monitor {[v for v in b.all('L1') if 'monitor' in v]}")
+    # QEMU frees nothing at exit (the accel scenario, never unplugged,
+    # ends with its objects allocated): what is freed here, the unplug did
+    alloc, freed = object_ids(b)
+    calloc, cfreed = object_ids(run.get(f"accel-{k}")) \
+        if run.get(f"accel-{k}") else (set(), set())
+    unset = b.traces("smmuv3_accel_unset_iommu_device")
+    tap.ok(b.all("GONE") and unset and alloc and alloc <= freed and
+           calloc - cfreed,
+           f"{name}: device_del: L2 sees the device go, QEMU releases it, "
+           "and every iommufd object it allocated is freed",
+           f"gone {b.all('GONE')}, unset {unset}; allocated {sorted(alloc)}, "
+           f"freed {sorted(freed)}, left {sorted(alloc - freed)}; without "
+           f"unplug left at exit {sorted(calloc - cfreed)}")
+
+
 def check_refused(tap, run):
     b = run.get("default-window")
     tap.ok(b is not None and b.returncode == 1 and
@@ -157,7 +297,8 @@ def main():
     print(f"# L0 run: {run.seconds:.0f} s wall, status {run.status}; "
           f"console in {run.log}", flush=True)
     tap.ok(run.status == 0 and set(run.scenarios) ==
-           {f"{s}-{k}" for s in ("accel", "norm") for k in kernels} |
+           {f"{s}-{k}" for s in ("accel", "norm", "blk", "viommu", "fds",
+                                 "plug") for k in kernels} |
            {"default-window"},
            "rig: L0 boots L1 (Linux 7.2, UEFI, ACPI), which runs every "
            "scenario and powers off",
@@ -166,6 +307,10 @@ def main():
     for k in kernels:
         check_accel(tap, run, k)
         check_negative(tap, run, k)
+        check_blk(tap, run, k)
+        check_viommu(tap, run, k)
+        check_fds(tap, run, k)
+        check_plug(tap, run, k)
     check_refused(tap, run)
     return tap.done()
 
