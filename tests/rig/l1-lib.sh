@@ -5,8 +5,9 @@
 # "@@SCENARIO NAME" and "@@SCENARIO_END NAME rc=N".
 Q=/rig/qemu-system-aarch64
 EFI=/rig/QEMU_EFI.fd
-# the series' traces: iommufd ioctls with their results, the accel SMMU
-TRACES="-trace iommufd_backend_* -trace smmuv3_accel_* -trace vfio_iommufd_*"
+# the series' traces: iommufd ioctls with their results, VFIO's binds and
+# attaches, the accel SMMU
+TRACES="-trace iommufd_backend_* -trace iommufd_cdev_* -trace smmuv3_accel_*"
 
 say() { echo "@@L1 $*"; }
 
