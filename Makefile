@@ -22,7 +22,7 @@ help:
 	@echo "make check-stub    build without iommufd (as hosts that lack it); its qtests skip cleanly"
 	@echo "make check-fresh   what CI runs: the README's commands on a fresh Debian root"
 	@echo "make demo          set everything up and run the main job"
-	@echo "make bench         print invalidation figures: accel SMMUv3 vs emulated"
+	@echo "make bench         print figures: invalidations, accel SMMUv3 vs emulated; L2 disk I/O on the rig"
 	@echo "make export        rewrite patches/ from build/src (base..HEAD)"
 	@echo "make check-series  fail if patches/ and build/src differ"
 	@echo "make check-bisect  build every prefix of the series (CHECK=1: and test it)"
@@ -82,5 +82,5 @@ demo: deps
 	@$(PYTHON) scripts/demo.py
 
 # Figures, not a test: docs/benchmarks.md
-bench: build
+bench: rig guest
 	@$(PYTHON) scripts/bench.py

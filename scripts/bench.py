@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """make bench: guest invalidation throughput of arm-smmuv3, accel=on against
-the host model beside the emulated SMMU, at batch sizes 1, 8, 32 and 128.
+the host model beside the emulated SMMU, at batch sizes 1, 8, 32 and 128;
+then the real-kernel rig's L2 disk I/O (tests/rig/bench-rig.py).
 
 A benchmark, not a test: it prints figures and fails only when something
 does not run.  The guest is played through QEMU's qtest protocol on stdio:
@@ -160,6 +161,12 @@ def main():
     for (b, rounds, rate, ioctls), (_, _, erate, _) in zip(accel, emul):
         print("%-6d %6d %8d %16.2f %20.0f %20.0f"
               % (b, rounds, b * rounds, ioctls / rounds, rate, erate))
+    # the real host: L2 disk I/O on Linux 7.2 in emulation (tests/rig)
+    print("\nThe real-kernel rig (Linux 7.2 host in emulation):", flush=True)
+    r = subprocess.run([sys.executable,
+                        os.path.join(TOP, "tests", "rig", "bench-rig.py")])
+    if r.returncode:
+        sys.exit("bench: the rig's figures failed")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ fi
 if [ -n "$BLK_MIB" ]; then
     if [ -b /dev/vda ]; then
         dd if=/dev/urandom of=/tmp/blk.w bs=1M count="$BLK_MIB" 2>/dev/null
+        echo "@@BLK_BEGIN"
         t0=$(cut -d' ' -f1 /proc/uptime)
         dd if=/tmp/blk.w of=/dev/vda bs=1M conv=fsync 2>/dev/null
         echo 3 > /proc/sys/vm/drop_caches

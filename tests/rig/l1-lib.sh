@@ -112,3 +112,33 @@ l1_events() {
     wc -l < /tmp/ev.all > /tmp/ev.seen
     say "smmu-events-end $1"
 }
+
+# bench_counts TAG: the traces counted so far (bench_l2's log)
+bench_counts() {
+    l=/tmp/bench.log
+    say "bench-counts $1 syncs=$(grep -c '<--- SMMU_CMD_SYNC' $l)" \
+        "inval=$(grep -cE '<--- SMMU_CMD_(TLBI|CFGI|ATC)' $l)" \
+        "ioctls=$(grep -c 'iommufd_backend_invalidate_cache' $l)" \
+        "unmaps=$(grep -c 'virtio_iommu_unmap ' $l)"
+}
+
+# bench_l2 NAME KERNEL MACHINE-OPTIONS APPEND [QEMU ARGS...]: an L2 that
+# writes and reads its disk (BLK_MIB= in APPEND); QEMU's traces go to a
+# file in L1, counted when L2 starts and ends its I/O
+bench_l2() {
+    name=$1 kver=$2 mopts=$3 append=$4
+    shift 4
+    echo "@@SCENARIO $name"
+    rm -f /tmp/l2.out /tmp/bench.log
+    run_l2 "$kver" "$mopts" "$append" -D /tmp/bench.log \
+        -trace smmuv3_cmdq_opcode -trace virtio_iommu_unmap "$@" \
+        > /tmp/l2.out &
+    qemu=$!
+    wait_line "@@BLK_BEGIN" && bench_counts "$name begin"
+    wait_line "@@BLK " && bench_counts "$name end"
+    wait $qemu
+    rc=$?
+    cat /tmp/l2.out
+    echo
+    echo "@@SCENARIO_END $name rc=$rc"
+}
