@@ -7,9 +7,11 @@ test's result is printed as one line; the run ends with the line
 that are deliberately not run are reported as skipped with the reason.
 """
 
+import atexit
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import sys
@@ -202,6 +204,20 @@ def suites():
     return out
 
 
+# The suite running: its process group goes with us (Ctrl-C, a crash)
+RUNNING = []
+
+
+@atexit.register
+def kill_running():
+    for p in RUNNING:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 TAP_RE = re.compile(r"^(ok|not ok)\s+(\d+)\s*(?:-\s*)?(.*?)\s*(?:#\s*(SKIP|TODO)\b\s*(.*))?$",
                     re.IGNORECASE)
 
@@ -235,13 +251,21 @@ def run_suite(s, counts):
             print(f"{r[0]} {s['name']}: {r[1]}" + (f"  [{r[2]}]" if r[2] else ""),
                   flush=True)
         with open(log, "w") as logf:
+            # its own process group: a timeout kills what it started too
             p = subprocess.Popen(cmd, cwd=s["cwd"], env=env,
                                  stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True,
-                                 errors="replace")
-            timer = threading.Timer(s["timeout"], p.kill)
+                                 errors="replace", start_new_session=True)
+
+            def kill_group(p=p):
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            timer = threading.Timer(s["timeout"], kill_group)
             timer.start()
+            RUNNING.append(p)
             for line in p.stdout:
                 logf.write(line)
                 line = line.rstrip("\n")
@@ -266,6 +290,7 @@ def run_suite(s, counts):
                     print("   " + line, flush=True)
             rc = p.wait()
             timer.cancel()
+            RUNNING.remove(p)
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
         results.append(("FAIL", "start", str(e)))
         print(f"FAIL {s['name']}: cannot start: {e}", flush=True)

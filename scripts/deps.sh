@@ -26,7 +26,7 @@ PACKAGES=(
     ipxe-qemu qemu-efi-aarch64
     # the real-kernel rig (scripts/rig/): cross toolchain, L1's kernel
     # build, initramfs
-    gcc-aarch64-linux-gnu flex bison libelf-dev bc libssl-dev rsync cpio
+    gcc-aarch64-linux-gnu flex bison libelf-dev bc libssl-dev rsync cpio file
     # libvirt drives the built emulator in tests/guest/test-libvirt.py,
     # through its embedded QEMU driver (no daemon)
     libvirt-daemon-driver-qemu python3-libvirt

@@ -40,7 +40,7 @@ need_tool timeout coreutils
 disk=$RIG/l1-disk.img
 [ -f "$disk" ] || truncate -s 64M "$disk"
 
-append="console=ttyAMA0 panic=-1"
+append="console=ttyAMA0 panic=-1 loglevel=3"
 args=(
     -M "virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3"
     -cpu "max,pauth=off" -smp 1 -m 3G

@@ -27,8 +27,10 @@ need_tool perl perl
 [ -r /usr/include/openssl/ssl.h ] || die "openssl headers missing: install libssl-dev"
 [ -r "$FRAGMENT" ] || die "$FRAGMENT missing"
 
-# The tree: extract the pinned linux-source-7.2 package when it is absent.
-if [ ! -f "$LINUX_SRC_TREE/Makefile" ]; then
+# The tree: extract the pinned linux-source-7.2 package when it is absent
+# or from another package version (.from holds the .deb's sha256).
+if [ ! -f "$LINUX_SRC_TREE/Makefile" ] ||
+   [ "$(cat "$LINUX_SRC_TREE/.from" 2>/dev/null)" != "$LINUX_SRC_SHA256" ]; then
     debs=$(downloads_dir linux-src "$LINUX_SRC_PARENT")
     apt_private_download "$debs" "$LINUX_SRC_PIN" "$LINUX_SRC_SHA256"
     unpack_pinned "$debs" "${LINUX_SRC_PIN%%=*}" "$LINUX_SRC_SHA256" \
@@ -42,6 +44,7 @@ if [ ! -f "$LINUX_SRC_TREE/Makefile" ]; then
         die "extracting $tarball failed"
     [ -f "$LINUX_SRC_TREE.tmp/linux-source-7.2/Makefile" ] ||
         die "$tarball holds no linux-source-7.2/Makefile"
+    echo "$LINUX_SRC_SHA256" > "$LINUX_SRC_TREE.tmp/linux-source-7.2/.from"
     rm -rf "$LINUX_SRC_TREE"
     mv "$LINUX_SRC_TREE.tmp/linux-source-7.2" "$LINUX_SRC_TREE"
     rmdir "$LINUX_SRC_TREE.tmp"
@@ -56,7 +59,8 @@ kmake() {
 kver=$(make -s -C "$LINUX_SRC_TREE" kernelversion) ||
     die "cannot read the kernel version of $LINUX_SRC_TREE"
 tver=$("${CROSS}gcc" --version | head -n1)
-want=$(printf '%s\n' "$(sha256sum < "$FRAGMENT" | cut -d' ' -f1)" "$kver" "$tver")
+want=$(printf '%s\n' "$(sha256sum < "$FRAGMENT" | cut -d' ' -f1)" "$kver" "$tver" \
+              "$LINUX_SRC_SHA256")
 if [ -f "$IMAGE" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     note "up to date: $IMAGE (Linux $kver)"
     exit 0

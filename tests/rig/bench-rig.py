@@ -64,7 +64,8 @@ def main():
     base = rows[0][1]
     print(f"\n{MIB} MiB written (fsync) and read back (page cache dropped) "
           f"by Debian {KERNEL} in L2, iommu.strict=1\n")
-    print(X guest CMD_SYNCs "
+    print("| L2's IOMMU | I/O s | MiB/s | throughput vs none "
+          "| guest CMD_SYNCs "
           "| guest invalidations | host ioctls | ioctls/CMD_SYNC "
           "| ioctls/s | invalidations/s | virtio-iommu UNMAPs/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

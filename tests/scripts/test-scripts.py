@@ -3,7 +3,7 @@
 commands are the ones CI runs.  TAP output.
 
 - shellcheck (warnings and errors) on every shell script under scripts/
-  and tests/;
+  and tests/, and every Python file compiles;
 - every script run under 'set -e' sources scripts/common.sh, whose ERR trap
   names the failing command instead of ending without a word;
 - that trap, and deps.sh's installed_version on a package dpkg has never
@@ -135,9 +135,23 @@ def check_readme_commands(tap):
                "in the README's order", f"README line positions {order}")
 
 
+def check_python(tap):
+    """every Python file of the project compiles"""
+    files = sorted(glob.glob(os.path.join(TOP, "scripts", "*.py")) +
+                   glob.glob(os.path.join(TOP, "tests", "**", "*.py"),
+                             recursive=True))
+    for f in files:
+        rel = os.path.relpath(f, TOP)
+        r = run([sys.executable, "-c",
+                 "import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "
+                 "'exec')", f])
+        tap.result(r.returncode == 0, f"python {rel} compiles", r.stdout)
+
+
 def main():
     tap = Tap()
     check_shellcheck(tap)
+    check_python(tap)
     check_error_net(tap)
     check_trap_reports(tap)
     check_installed_version(tap)
